@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nodeguard/nodeguard/agent/export/report"
+	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+func init() {
+	Register(Command{Name: "scan", Summary: "audit the host once and print the findings", Run: runScan})
+}
+
+func runScan(ctx context.Context, args []string, io IO) int {
+	fs := newFlagSet("scan", io)
+	var sf scanFlags
+	sf.register(fs)
+	only := fs.String("only", "", "run only these probes (comma-separated)")
+	output := fs.String("output", "table", "output format: table or json")
+	failOn := fs.String("fail-on", "high", "exit 1 when a failing finding is at or above this severity: critical, high, medium or low")
+	verbose := fs.Bool("verbose", false, "table output: list passing and skipped findings too")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(io.Stderr, "nodeguard scan: --output %q: want table or json\n", *output)
+		return ExitUsage
+	}
+	sev, err := finding.ParseSeverity(*failOn)
+	if err != nil || sev == finding.Info {
+		fmt.Fprintf(io.Stderr, "nodeguard scan: --fail-on %q: want critical, high, medium or low\n", *failOn)
+		return ExitUsage
+	}
+	sc, _, err := sf.scanner(io, splitList(*only))
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard scan: %v\n", err)
+		return ExitUsage
+	}
+	defer sc.Root.Close()
+	rep := sc.Scan(ctx)
+	if *output == "json" {
+		err = report.WriteJSON(io.Stdout, rep)
+	} else {
+		err = report.WriteTable(io.Stdout, rep, *verbose)
+	}
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard scan: writing the report: %v\n", err)
+		return ExitUsage
+	}
+	if rep.FailingAtOrAbove(sev) {
+		return ExitFindings
+	}
+	return ExitOK
+}

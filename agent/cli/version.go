@@ -1,0 +1,19 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nodeguard/nodeguard/agent/version"
+)
+
+func init() {
+	Register(Command{Name: "version", Summary: "print the version", Run: func(_ context.Context, args []string, io IO) int {
+		fs := newFlagSet("version", io)
+		if code, ok := parseFlags(fs, args); !ok {
+			return code
+		}
+		fmt.Fprintf(io.Stdout, "nodeguard %s (%s)\n", version.Version, version.GoVersion())
+		return ExitOK
+	}})
+}

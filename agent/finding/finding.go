@@ -1,0 +1,162 @@
+// Package finding is the data every probe produces and every exporter consumes.
+// Its JSON form is a public contract (see README "JSON report").
+package finding
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Status is the outcome of one check.
+type Status string
+
+const (
+	Pass  Status = "pass"
+	Fail  Status = "fail"
+	Error Status = "error" // the check could not be judged (bad input, unreadable file)
+	Skip  Status = "skip"  // the check does not apply to this host
+)
+
+// Severity ranks how much a failing check matters.
+type Severity string
+
+const (
+	Critical Severity = "critical"
+	High     Severity = "high"
+	Medium   Severity = "medium"
+	Low      Severity = "low"
+	Info     Severity = "info"
+)
+
+// Severities lists every severity, most severe first.
+var Severities = []Severity{Critical, High, Medium, Low, Info}
+
+// Rank orders severities: Critical is 4, Info 0, unknown -1.
+func (s Severity) Rank() int {
+	switch s {
+	case Critical:
+		return 4
+	case High:
+		return 3
+	case Medium:
+		return 2
+	case Low:
+		return 1
+	case Info:
+		return 0
+	}
+	return -1
+}
+
+// ParseSeverity accepts the lower-case names used in flags and policies.
+func ParseSeverity(s string) (Severity, error) {
+	v := Severity(s)
+	if v.Rank() < 0 {
+		return "", fmt.Errorf("unknown severity %q (want critical, high, medium, low or info)", s)
+	}
+	return v, nil
+}
+
+// Finding is the result of one check on one subject.
+type Finding struct {
+	ID          string            `json:"id"`
+	Probe       string            `json:"probe"`
+	Status      Status            `json:"status"`
+	Severity    Severity          `json:"severity"`
+	Title       string            `json:"title"`
+	Message     string            `json:"message"`
+	Remediation string            `json:"remediation"`
+	References  []string          `json:"references"`
+	Evidence    map[string]string `json:"evidence"`
+}
+
+// ErrorFinding reports that a check could not be judged. The message is what an
+// SRE reads first, so err should already name the file or input at fault.
+func ErrorFinding(probe, id, title string, err error) Finding {
+	return Finding{
+		ID: id, Probe: probe, Status: Error, Severity: High,
+		Title: title, Message: err.Error(),
+		References: []string{}, Evidence: map[string]string{},
+	}
+}
+
+// Normalize fills nil collections so the JSON shape is stable ([] and {}, never null).
+func (f *Finding) Normalize() {
+	if f.References == nil {
+		f.References = []string{}
+	}
+	if f.Evidence == nil {
+		f.Evidence = map[string]string{}
+	}
+}
+
+// Summary counts findings by status.
+type Summary struct {
+	Pass  int `json:"pass"`
+	Fail  int `json:"fail"`
+	Error int `json:"error"`
+	Skip  int `json:"skip"`
+}
+
+// ProbeRun records how one probe ran, for agent-health metrics.
+type ProbeRun struct {
+	Name            string  `json:"name"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	Errors          int     `json:"errors"`
+}
+
+// Report is one scan of one node.
+type Report struct {
+	Node       string     `json:"node"`
+	Role       string     `json:"role"`
+	RoleReason string     `json:"roleReason"`
+	HostRoot   string     `json:"hostRoot"`
+	ScannedAt  time.Time  `json:"scannedAt"`
+	Findings   []Finding  `json:"findings"`
+	Summary    Summary    `json:"summary"`
+	Probes     []ProbeRun `json:"probes"`
+}
+
+// Finalize sorts findings deterministically and recomputes the summary.
+func (r *Report) Finalize() {
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Probe != b.Probe {
+			return a.Probe < b.Probe
+		}
+		return a.ID < b.ID
+	})
+	r.Summary = Summary{}
+	for i := range r.Findings {
+		r.Findings[i].Normalize()
+		switch r.Findings[i].Status {
+		case Pass:
+			r.Summary.Pass++
+		case Fail:
+			r.Summary.Fail++
+		case Error:
+			r.Summary.Error++
+		case Skip:
+			r.Summary.Skip++
+		}
+	}
+	sort.Slice(r.Probes, func(i, j int) bool { return r.Probes[i].Name < r.Probes[j].Name })
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	if r.Probes == nil {
+		r.Probes = []ProbeRun{}
+	}
+}
+
+// FailingAtOrAbove reports whether any failing finding is at least sev.
+// Error findings count too: a check that could not run must not pass a CI gate.
+func (r *Report) FailingAtOrAbove(sev Severity) bool {
+	for _, f := range r.Findings {
+		if (f.Status == Fail || f.Status == Error) && f.Severity.Rank() >= sev.Rank() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,106 @@
+// Package scan runs the probes against the host and assembles a report.
+package scan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/agent/role"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// Scanner owns probe instances (and their caches) across scans.
+type Scanner struct {
+	Root   *hostfs.Root
+	Policy *policy.Policy
+	Probes []probes.Probe
+	// Role is fixed when set; empty means detect it on every scan.
+	Role probes.Role
+	// RoleReason explains a fixed Role (e.g. "--role flag", "node label").
+	RoleReason     string
+	Node           string
+	Log            zerolog.Logger
+	AgentListeners []probes.Listener
+	Now            func() time.Time
+}
+
+// Scan runs every probe once, concurrently, and returns the finalized report.
+// A panicking probe becomes an error finding; the others carry on.
+func (s *Scanner) Scan(ctx context.Context) *finding.Report {
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	r, reason := s.Role, s.RoleReason
+	if r == "" {
+		r, reason = role.Detect(s.Root)
+	}
+	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: r, Log: s.Log, AgentListeners: s.AgentListeners}
+	rep := &finding.Report{
+		Node: s.Node, Role: string(r), RoleReason: reason,
+		HostRoot: s.Root.Path(), ScannedAt: now().UTC(),
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range s.Probes {
+		wg.Add(1)
+		go func(p probes.Probe) {
+			defer wg.Done()
+			start := time.Now()
+			fs := runProbe(ctx, p, env)
+			run := finding.ProbeRun{Name: p.Name(), DurationSeconds: time.Since(start).Seconds()}
+			for i := range fs {
+				if fs[i].Probe == "" {
+					fs[i].Probe = p.Name()
+				}
+				if fs[i].Status == finding.Error {
+					run.Errors++
+					s.Log.Warn().Str("probe", p.Name()).Str("id", fs[i].ID).Msg(fs[i].Message)
+				}
+			}
+			mu.Lock()
+			rep.Findings = append(rep.Findings, fs...)
+			rep.Probes = append(rep.Probes, run)
+			mu.Unlock()
+		}(p)
+	}
+	wg.Wait()
+	rep.Finalize()
+	return rep
+}
+
+func runProbe(ctx context.Context, p probes.Probe, env *probes.Env) (out []finding.Finding) {
+	defer func() {
+		if v := recover(); v != nil {
+			env.Log.Error().Str("probe", p.Name()).Str("stack", string(debug.Stack())).Msgf("probe panicked: %v", v)
+			out = []finding.Finding{finding.ErrorFinding(p.Name(), p.Name()+".internal",
+				"Probe failed", fmt.Errorf("probe %s failed internally: %v (please report this)", p.Name(), v))}
+		}
+	}()
+	return p.Run(ctx, env)
+}
+
+// NodeName is NODE_NAME when set (the DaemonSet passes it from the downward
+// API), else the host's /etc/hostname, else the agent's own hostname.
+func NodeName(root *hostfs.Root) string {
+	if n := os.Getenv("NODE_NAME"); n != "" {
+		return n
+	}
+	if b, err := root.ReadFileLimit("/etc/hostname", 256); err == nil {
+		if n := strings.TrimSpace(string(b)); n != "" {
+			return n
+		}
+	}
+	n, _ := os.Hostname()
+	return n
+}

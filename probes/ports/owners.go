@@ -1,0 +1,213 @@
+package ports
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+)
+
+// Process is what the report says about a socket's owner.
+type Process struct {
+	PID       int
+	Name      string // comm, as ss prints it
+	Exe       string // as the process sees it (inside its container, if any)
+	Container string // 64-hex container id, when in a container cgroup
+	startTime string // /proc/<pid>/stat field 22: tells a reused pid apart
+}
+
+// ownerScan is the result of walking every process's fd table.
+type ownerScan struct {
+	byInode map[uint64][]int // listening inode → pids holding it, ascending
+	procs   map[int]*Process
+	denied  int // processes whose fd table could not be read (permission)
+}
+
+// scanOwners walks HOSTROOT/proc/<pid>/fd like ss -p does, keeping only the
+// inodes in want. Processes that exit mid-scan are skipped silently: that is
+// normal on a busy node, not an error.
+func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error) {
+	proc, err := root.OpenDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	names, err := proc.Names()
+	proc.Close()
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+
+	res := &ownerScan{byInode: map[uint64][]int{}, procs: map[int]*Process{}}
+	var mu sync.Mutex
+	workers := min(runtime.GOMAXPROCS(0), 4)
+	next := make(chan int, len(pids))
+	for _, p := range pids {
+		next <- p
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := map[uint64][]int{}
+			denied := 0
+			for pid := range next {
+				found, err := socketInodes(root, pid, want)
+				if err != nil {
+					if errors.Is(err, fs.ErrPermission) {
+						denied++
+					}
+					continue
+				}
+				for _, ino := range found {
+					local[ino] = append(local[ino], pid)
+				}
+			}
+			mu.Lock()
+			for ino, ps := range local {
+				res.byInode[ino] = append(res.byInode[ino], ps...)
+			}
+			res.denied += denied
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for ino, ps := range res.byInode {
+		sort.Ints(ps)
+		ps = compactInts(ps)
+		res.byInode[ino] = ps
+		for _, pid := range ps {
+			if _, ok := res.procs[pid]; !ok {
+				res.procs[pid] = readProcess(root, pid)
+			}
+		}
+	}
+	return res, nil
+}
+
+// socketInodes returns the wanted socket inodes among pid's open fds.
+func socketInodes(root *hostfs.Root, pid int, want map[uint64]struct{}) ([]uint64, error) {
+	d, err := root.OpenDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fds, err := d.Names()
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, fd := range fds {
+		t, err := d.Readlink(fd)
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return out, err
+			}
+			continue // fd closed meanwhile
+		}
+		ino, ok := socketInode(t)
+		if !ok {
+			continue
+		}
+		if _, ok := want[ino]; ok {
+			out = append(out, ino)
+		}
+	}
+	return out, nil
+}
+
+// socketInode parses "socket:[12345]".
+func socketInode(link string) (uint64, bool) {
+	if !strings.HasPrefix(link, "socket:[") || !strings.HasSuffix(link, "]") {
+		return 0, false
+	}
+	ino, err := strconv.ParseUint(link[len("socket:["):len(link)-1], 10, 64)
+	return ino, err == nil
+}
+
+func readProcess(root *hostfs.Root, pid int) *Process {
+	p := &Process{PID: pid}
+	base := "/proc/" + strconv.Itoa(pid)
+	if stat, err := root.ReadFileLimit(base+"/stat", 4096); err == nil {
+		p.Name, p.startTime = parseStat(stat)
+	}
+	if exe, err := root.Readlink(base + "/exe"); err == nil {
+		p.Exe = strings.TrimSuffix(exe, " (deleted)")
+	}
+	if cg, err := root.ReadFileLimit(base+"/cgroup", 64<<10); err == nil {
+		p.Container = containerID(cg)
+	}
+	return p
+}
+
+// parseStat returns comm and starttime from /proc/<pid>/stat. comm may itself
+// contain spaces and parentheses, so it ends at the last ')'.
+func parseStat(stat []byte) (comm, start string) {
+	open := bytes.IndexByte(stat, '(')
+	closing := bytes.LastIndexByte(stat, ')')
+	if open < 0 || closing < open {
+		return "", ""
+	}
+	comm = string(stat[open+1 : closing])
+	rest := bytes.Fields(stat[closing+1:])
+	// rest[0] is field 3 (state); starttime is field 22.
+	if len(rest) > 19 {
+		start = string(rest[19])
+	}
+	return comm, start
+}
+
+// Container runtimes name a container's cgroup after its 64-hex id:
+// cri-containerd-<id>.scope, crio-<id>.scope, docker-<id>.scope (systemd
+// driver), .../<id> (cgroupfs driver), /docker/<id>, libpod-<id>.scope.
+var containerIDRe = regexp.MustCompile(`(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$`)
+
+// containerID finds the container id in /proc/<pid>/cgroup (v1 or v2).
+func containerID(cgroup []byte) string {
+	for _, line := range bytes.Split(cgroup, []byte{'\n'}) {
+		// hierarchy-ID:controllers:path
+		parts := bytes.SplitN(line, []byte{':'}, 3)
+		if len(parts) != 3 {
+			continue
+		}
+		path := bytes.TrimRight(parts[2], "\r ")
+		if m := containerIDRe.FindSubmatch(path); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
+}
+
+// processUnchanged tells whether pid still is the process p described.
+func processUnchanged(root *hostfs.Root, p *Process) bool {
+	stat, err := root.ReadFileLimit("/proc/"+strconv.Itoa(p.PID)+"/stat", 4096)
+	if err != nil {
+		return false
+	}
+	_, start := parseStat(stat)
+	return start != "" && start == p.startTime
+}
+
+func compactInts(s []int) []int {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

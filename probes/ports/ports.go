@@ -1,0 +1,222 @@
+// Package ports is the listening-port audit: every listening TCP and bound UDP
+// socket in the host's network namespace, with its owning process, judged
+// against the Kubernetes port tables for the node's role.
+package ports
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// Name is the probe's id.
+const Name = "ports"
+
+// Finding ids of this probe.
+const (
+	IDListener = "ports.listener"
+	IDOwners   = "ports.owners"
+	IDSockets  = "ports.sockets"
+)
+
+var guidanceRef = "Kubernetes security guidance 5.4.1"
+
+func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
+
+// Probe keeps the previous scan's owners: when the set of listening sockets
+// has not changed, a rescan only checks that the owning processes still live
+// instead of walking every fd of every process again.
+type Probe struct {
+	cacheKey []uint64
+	cache    *ownerScan
+}
+
+func (*Probe) Name() string { return Name }
+
+// listener is a socket with its owners, ready to be judged.
+type listener struct {
+	Socket
+	Owners []*Process
+}
+
+func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
+	dir := netDir(env.Root)
+	socks, err := readSockets(env.Root, dir)
+	var out []finding.Finding
+	if err != nil {
+		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
+			fmt.Errorf("reading the host's socket tables: %w", err)))
+	}
+	owners, err := p.owners(env, socks)
+	if err != nil {
+		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
+			fmt.Errorf("walking %s/proc: %w", env.Root.Path(), err)))
+		owners = &ownerScan{}
+	}
+	if owners.denied > 0 {
+		f := finding.ErrorFinding(Name, IDOwners, "Some socket owners could not be identified",
+			fmt.Errorf("the file descriptors of %d process(es) could not be read (permission denied); "+
+				"listeners they own are reported without a process", owners.denied))
+		f.Severity = finding.Medium
+		f.Remediation = "Run nodeguard as root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, with the host's PID namespace (hostPID: true)."
+		f.Evidence = map[string]string{"processes": strconv.Itoa(owners.denied)}
+		out = append(out, f)
+	}
+
+	pol := policy.Section[Policy](env.Policy, Name)
+	agentRules := agentRules(env.AgentListeners)
+	for _, s := range socks {
+		l := &listener{Socket: s}
+		for _, pid := range owners.byInode[s.Inode] {
+			if proc := owners.procs[pid]; proc != nil {
+				l.Owners = append(l.Owners, proc)
+			}
+		}
+		out = append(out, judge(pol, agentRules, env.Role, l))
+	}
+	return out
+}
+
+// owners returns the owners of socks, reusing the last walk when possible.
+func (p *Probe) owners(env *probes.Env, socks []Socket) (*ownerScan, error) {
+	key := make([]uint64, len(socks))
+	want := make(map[uint64]struct{}, len(socks))
+	for i, s := range socks {
+		key[i] = s.Inode
+		want[s.Inode] = struct{}{}
+	}
+	slices.Sort(key)
+	if p.cache != nil && slices.Equal(key, p.cacheKey) && p.cache.denied == 0 {
+		valid := true
+		for _, proc := range p.cache.procs {
+			if !processUnchanged(env.Root, proc) {
+				valid = false
+				break
+			}
+		}
+		if valid {
+			return p.cache, nil
+		}
+	}
+	res, err := scanOwners(env.Root, want)
+	if err != nil {
+		p.cache = nil
+		return nil, err
+	}
+	p.cache, p.cacheKey = res, key
+	return res, nil
+}
+
+func agentRules(ls []probes.Listener) []Rule {
+	var rules []Rule
+	for _, l := range ls {
+		rules = append(rules, Rule{
+			Description: "nodeguard's own endpoint", Protocol: l.Protocol,
+			Ports: PortRange{uint16(l.Port), uint16(l.Port)}, Processes: []string{"nodeguard"},
+		})
+	}
+	return rules
+}
+
+// judge turns one listener into its finding.
+func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Finding {
+	f := finding.Finding{
+		ID: IDListener, Probe: Name,
+		References: []string{guidanceRef},
+		Evidence:   evidence(l),
+	}
+	what := describe(l)
+	for i := range pol.Forbidden {
+		r := &pol.Forbidden[i]
+		if svc, addr := r.matchParts(role, l); svc && addr {
+			f.Status, f.Severity = finding.Fail, r.Severity
+			f.Title = "Forbidden listener: " + r.Description
+			f.Message = fmt.Sprintf("%s is the %s, which must not be open on a %s node", what, r.Description, role)
+			f.Remediation = r.Remediation
+			f.References = append(r.References[:len(r.References):len(r.References)], guidanceRef)
+			f.Evidence["rule"] = r.Description
+			return f
+		}
+	}
+	var wider *Rule
+	for _, rules := range [][]Rule{pol.Allowed, pol.Allow, extra} {
+		for i := range rules {
+			r := &rules[i]
+			svc, addr := r.matchParts(role, l)
+			if svc && addr {
+				f.Status, f.Severity = finding.Pass, finding.Info
+				f.Title = "Allowed listener: " + r.Description
+				f.Message = fmt.Sprintf("%s is allowed on a %s node (%s)", what, role, r.Description)
+				f.Evidence["rule"] = r.Description
+				return f
+			}
+			if svc && wider == nil {
+				wider = r
+			}
+		}
+	}
+	f.Status = finding.Fail
+	f.Severity = pol.UnexpectedSeverity
+	if l.Addr.Unmap().IsLoopback() {
+		f.Severity = pol.UnexpectedLoopbackSeverity
+	}
+	if wider != nil {
+		f.Title = "Listener bound wider than allowed"
+		f.Message = fmt.Sprintf("%s is the %s, allowed only on %s", what, wider.Description, strings.Join(wider.Addresses, ", "))
+		f.Remediation = fmt.Sprintf("Bind the %s to %s only.", wider.Description, strings.Join(wider.Addresses, " or "))
+		f.Evidence["rule"] = wider.Description
+		return f
+	}
+	f.Title = "Unexpected open port"
+	f.Message = fmt.Sprintf("%s is not in the port table of a %s node", what, role)
+	f.Remediation = "Stop or rebind the service, or, if it is meant to be there, allow it in the policy file (ports.allow)."
+	return f
+}
+
+func describe(l *listener) string {
+	s := fmt.Sprintf("%s %s", strings.ToUpper(l.Protocol), hostPort(l.Addr, l.Port))
+	if len(l.Owners) > 0 {
+		s += fmt.Sprintf(" (%s, pid %d)", l.Owners[0].Name, l.Owners[0].PID)
+	}
+	return s
+}
+
+func hostPort(a netip.Addr, port uint16) string {
+	return netip.AddrPortFrom(a, port).String()
+}
+
+func evidence(l *listener) map[string]string {
+	ev := map[string]string{
+		"protocol": l.Protocol,
+		"address":  l.Addr.String(),
+		"port":     strconv.Itoa(int(l.Port)),
+		"inode":    strconv.FormatUint(l.Inode, 10),
+	}
+	if len(l.Owners) == 0 {
+		return ev
+	}
+	o := l.Owners[0]
+	ev["pid"] = strconv.Itoa(o.PID)
+	ev["process"] = o.Name
+	if o.Exe != "" {
+		ev["executable"] = o.Exe
+	}
+	if o.Container != "" {
+		ev["container"] = o.Container
+	}
+	if len(l.Owners) > 1 {
+		pids := make([]string, len(l.Owners))
+		for i, ow := range l.Owners {
+			pids[i] = strconv.Itoa(ow.PID)
+		}
+		ev["pids"] = strings.Join(pids, ",")
+	}
+	return ev
+}
