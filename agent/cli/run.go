@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/nodeguard/nodeguard/agent/daemon"
 	"github.com/nodeguard/nodeguard/probes"
@@ -18,12 +21,33 @@ func init() {
 	Register(Command{Name: "run", Summary: "run as an agent: rescan periodically and serve /metrics", Run: runAgent})
 }
 
+// RunExtension plugs a feature into `nodeguard run` (node conditions, eBPF
+// runtime detection, ...) from a file of its own: it adds its flags, then
+// starts before the first scan. Start may adjust the daemon (subscribe to
+// reports, add ready checks, fix the scanner's role) and should return quickly,
+// leaving long-running work in goroutines that end with ctx.
+type RunExtension struct {
+	Name  string
+	Flags func(fs *flag.FlagSet)
+	Start func(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error
+}
+
+var runExtensions []RunExtension
+
+// RegisterRunExtension adds an extension; call it from init.
+func RegisterRunExtension(e RunExtension) { runExtensions = append(runExtensions, e) }
+
 func runAgent(ctx context.Context, args []string, io IO) int {
 	fs := newFlagSet("run", io)
 	var sf scanFlags
 	sf.register(fs)
 	listen := fs.String("listen", DefaultListen, "address for /metrics, /healthz and /readyz")
 	interval := fs.Duration("interval", 5*time.Minute, "time between scans")
+	for _, e := range runExtensions {
+		if e.Flags != nil {
+			e.Flags(fs)
+		}
+	}
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -45,6 +69,15 @@ func runAgent(ctx context.Context, args []string, io IO) int {
 	if _, port, err := net.SplitHostPort(d.Listener.Addr().String()); err == nil {
 		if p, err := strconv.Atoi(port); err == nil {
 			sc.AgentListeners = []probes.Listener{{Protocol: "tcp", Port: p}}
+		}
+	}
+	for _, e := range runExtensions {
+		if e.Start == nil {
+			continue
+		}
+		if err := e.Start(ctx, d, log.With().Str("component", e.Name).Logger()); err != nil {
+			fmt.Fprintf(io.Stderr, "nodeguard run: %s: %v\n", e.Name, err)
+			return ExitUsage
 		}
 	}
 	if err := d.Run(ctx); err != nil {
