@@ -17,8 +17,10 @@ var controlPlaneManifests = []string{
 	"/etc/kubernetes/manifests/etcd.yaml",
 }
 
-// controlPlaneProcesses run only on control-plane nodes.
-var controlPlaneProcesses = map[string]bool{"kube-apiserver": true, "etcd": true}
+// controlPlaneProcesses run only on control-plane nodes. etcd alone is not
+// enough: an etcd process on a worker is the misconfiguration the ports probe
+// must flag, not a reason to judge the node by control-plane rules.
+var controlPlaneProcesses = map[string]bool{"kube-apiserver": true}
 
 // Detect returns the role and the evidence it rests on.
 func Detect(root *hostfs.Root) (probes.Role, string) {
@@ -30,7 +32,7 @@ func Detect(root *hostfs.Root) (probes.Role, string) {
 	if pid, name := findProcess(root); pid > 0 {
 		return probes.ControlPlane, fmt.Sprintf("%s is running (pid %d)", name, pid)
 	}
-	return probes.Worker, "no kube-apiserver or etcd static pod manifest and no such process running"
+	return probes.Worker, "no kube-apiserver or etcd static pod manifest and no kube-apiserver process"
 }
 
 func findProcess(root *hostfs.Root) (int, string) {

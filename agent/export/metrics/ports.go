@@ -7,15 +7,15 @@ import (
 )
 
 var listeningPortDesc = prometheus.NewDesc("nodeguard_listening_port",
-	"Listening TCP and bound UDP sockets in the host's network namespace; allowed says whether the port policy allows them.",
-	[]string{"protocol", "address", "port", "process", "allowed"}, nil)
+	"Listening TCP and bound UDP sockets in the host's network namespace; allowed says whether the port policy allows them, severity how much a disallowed one matters (info when allowed).",
+	[]string{"protocol", "address", "port", "process", "allowed", "severity"}, nil)
 
 func init() {
 	addDeriver(Deriver{
 		Descs: []*prometheus.Desc{listeningPortDesc},
 		Collect: func(r *finding.Report, ch chan<- prometheus.Metric) {
 			// SO_REUSEPORT groups share all labels: count them in one series.
-			type key struct{ proto, addr, port, process, allowed string }
+			type key struct{ proto, addr, port, process, allowed, severity string }
 			n := map[key]float64{}
 			for _, f := range r.Findings {
 				if f.ID != "ports.listener" {
@@ -26,11 +26,11 @@ func init() {
 					allowed = "true"
 				}
 				ev := f.Evidence
-				n[key{ev["protocol"], ev["address"], ev["port"], ev["process"], allowed}]++
+				n[key{ev["protocol"], ev["address"], ev["port"], ev["process"], allowed, string(f.Severity)}]++
 			}
 			for k, v := range n {
 				ch <- prometheus.MustNewConstMetric(listeningPortDesc, prometheus.GaugeValue, v,
-					k.proto, k.addr, k.port, k.process, k.allowed)
+					k.proto, k.addr, k.port, k.process, k.allowed, k.severity)
 			}
 		},
 	})
