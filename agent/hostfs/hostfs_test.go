@@ -183,7 +183,6 @@ func TestOpenRejectsMissingRoot(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-
 // TestFallbackResolverAgrees runs the escape cases through the userspace
 // resolver used on kernels without openat2.
 func TestFallbackResolverAgrees(t *testing.T) {

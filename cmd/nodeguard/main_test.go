@@ -141,7 +141,7 @@ func TestScanTableAndRole(t *testing.T) {
 		}
 	}
 	out, _, _ = run(t, "scan", "--host-root", "../../probes/ports/testdata/control-plane", "--role", "worker", "--only", "ports", "--output", "json", "--log-level", "error")
-	if !strings.Contains(out, `"roleReason": "--role flag"`) {
+	if !strings.Contains(out, `"roleReason":"--role flag"`) {
 		t.Errorf("--role worker not reported as the reason:\n%s", out[:300])
 	}
 }

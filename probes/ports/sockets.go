@@ -94,14 +94,21 @@ func readSockets(root *hostfs.Root, dir string) ([]Socket, error) {
 //
 // It returns ok=false for rows in other states.
 func parseLine(line []byte, protocol, wantState string) (Socket, bool, error) {
+	// Split by hand: this runs once per socket, and bytes.Fields allocates.
 	var f [10][]byte
 	n := 0
-	for _, fld := range bytes.Fields(line) {
-		if n == len(f) {
-			break
+	for i := 0; i < len(line) && n < len(f); {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
 		}
-		f[n] = fld
-		n++
+		start := i
+		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+			i++
+		}
+		if i > start {
+			f[n] = line[start:i]
+			n++
+		}
 	}
 	if n < 10 {
 		return Socket{}, false, fmt.Errorf("want at least 10 fields, got %d", n)

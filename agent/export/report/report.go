@@ -12,11 +12,11 @@ import (
 	"github.com/nodeguard/nodeguard/agent/finding"
 )
 
-// WriteJSON writes the report in the documented JSON schema.
+// WriteJSON writes the report in the documented JSON schema, compact and on
+// one line: a node with thousands of sockets yields megabytes, and indenting
+// them costs more than the scan (pipe through jq to read it).
 func WriteJSON(w io.Writer, r *finding.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return json.NewEncoder(w).Encode(r)
 }
 
 // WriteTable writes failing and erroring findings first, most severe first,
