@@ -36,6 +36,13 @@ func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
 type Probe struct {
 	cacheKey []uint64
 	cache    *ownerScan
+
+	// The last verdicts, reused while sockets, owners, role and policy are
+	// all unchanged: judging 10,000 listeners costs more than reading them.
+	lastVerdicts []finding.Finding
+	lastRole     probes.Role
+	lastPolicy   *Policy
+	lastAgent    []probes.Listener
 }
 
 func (*Probe) Name() string { return Name }
@@ -54,7 +61,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
 			fmt.Errorf("reading the host's socket tables: %w", err)))
 	}
-	owners, err := p.owners(env, socks)
+	owners, reused, err := p.owners(env, socks)
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
 			fmt.Errorf("walking %s/proc: %w", env.Root.Path(), err)))
@@ -71,7 +78,12 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	}
 
 	pol := policy.Section[Policy](env.Policy, Name)
+	if reused && p.lastVerdicts != nil && env.Role == p.lastRole && pol == p.lastPolicy &&
+		slices.Equal(env.AgentListeners, p.lastAgent) {
+		return append(out, p.lastVerdicts...)
+	}
 	agentRules := agentRules(env.AgentListeners)
+	verdicts := make([]finding.Finding, 0, len(socks))
 	for _, s := range socks {
 		l := &listener{Socket: s}
 		for _, pid := range owners.byInode[s.Inode] {
@@ -79,13 +91,19 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 				l.Owners = append(l.Owners, proc)
 			}
 		}
-		out = append(out, judge(pol, agentRules, env.Role, l))
+		verdicts = append(verdicts, judge(pol, agentRules, env.Role, l))
 	}
-	return out
+	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, env.Role, pol
+	p.lastAgent = slices.Clone(env.AgentListeners)
+	if owners != p.cache {
+		p.lastVerdicts = nil // not cacheable: the owner walk failed or was partial
+	}
+	return append(out, verdicts...)
 }
 
-// owners returns the owners of socks, reusing the last walk when possible.
-func (p *Probe) owners(env *probes.Env, socks []Socket) (*ownerScan, error) {
+// owners returns the owners of socks, reusing the last walk when the socket
+// set is the same and every owning process is still the same process.
+func (p *Probe) owners(env *probes.Env, socks []Socket) (_ *ownerScan, reused bool, _ error) {
 	key := make([]uint64, len(socks))
 	want := make(map[uint64]struct{}, len(socks))
 	for i, s := range socks {
@@ -102,16 +120,16 @@ func (p *Probe) owners(env *probes.Env, socks []Socket) (*ownerScan, error) {
 			}
 		}
 		if valid {
-			return p.cache, nil
+			return p.cache, true, nil
 		}
 	}
 	res, err := scanOwners(env.Root, want)
 	if err != nil {
 		p.cache = nil
-		return nil, err
+		return nil, false, err
 	}
 	p.cache, p.cacheKey = res, key
-	return res, nil
+	return res, false, nil
 }
 
 func agentRules(ls []probes.Listener) []Rule {

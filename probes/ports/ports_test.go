@@ -269,6 +269,16 @@ func TestRescanReusesOwnersOnlyWhenUnchanged(t *testing.T) {
 	if len(first) != len(second) {
 		t.Fatalf("rescan changed the findings: %d vs %d", len(first), len(second))
 	}
+	// Same sockets, another role: the verdicts must be judged again.
+	env.Role = probes.ControlPlane
+	asCP := byAddr(p.Run(context.Background(), env))
+	if f := asCP["tcp 10.0.0.5:2379"][0]; f.Status != finding.Pass {
+		t.Fatalf("cached verdicts survived a role change: %s", f.Title)
+	}
+	env.Role = probes.Worker
+	if f := byAddr(p.Run(context.Background(), env))["tcp 10.0.0.5:2379"][0]; f.Severity != finding.Critical {
+		t.Fatalf("verdicts after switching back: %s", f.Title)
+	}
 	// A pid whose start time changed is another process: walk again.
 	for _, proc := range p.cache.procs {
 		proc.startTime = "1"
