@@ -156,10 +156,10 @@ func (r *yamlRaw) UnmarshalJSON(b []byte) error {
 }
 
 // cleanYAMLErr drops sigs.k8s.io/yaml's "error unmarshaling JSON: while
-// decoding JSON:" prefix, which says nothing to someone editing YAML.
+// decoding JSON: json:" prefix, which says nothing to someone editing YAML.
 func cleanYAMLErr(err error) error {
 	msg := err.Error()
-	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: "} {
+	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return errors.New(msg)
