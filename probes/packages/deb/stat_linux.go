@@ -1,0 +1,19 @@
+package deb
+
+import (
+	"io/fs"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// statT returns (dev, inode) of a FileInfo from os or hostfs.
+func statT(fi fs.FileInfo) ([2]int64, bool) {
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t:
+		return [2]int64{int64(st.Dev), int64(st.Ino)}, true
+	case *unix.Stat_t:
+		return [2]int64{int64(st.Dev), int64(st.Ino)}, true
+	}
+	return [2]int64{}, false
+}

@@ -1,0 +1,337 @@
+package packages
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pierrec/lz4/v4"
+	"github.com/rs/zerolog"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+func run(t *testing.T, p *Probe, dir string, pol *policy.Policy) []finding.Finding {
+	t.Helper()
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	if pol == nil {
+		pol = policy.Default()
+	}
+	return p.Run(context.Background(), &probes.Env{Root: root, Policy: pol, Role: probes.Worker, Log: zerolog.Nop()})
+}
+
+func byID(fs []finding.Finding, id string) []finding.Finding {
+	var out []finding.Finding
+	for _, f := range fs {
+		if f.ID == id {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func one(t *testing.T, fs []finding.Finding, id string) finding.Finding {
+	t.Helper()
+	got := byID(fs, id)
+	if len(got) != 1 {
+		t.Fatalf("%d findings %s, want 1: %+v", len(got), id, fs)
+	}
+	return got[0]
+}
+
+// newProbe returns a probe whose clock is an hour after the fixture's
+// newest Release file, whatever the checkout time.
+func newProbe(t *testing.T, dir string) *Probe {
+	fi, err := os.Stat(filepath.Join(dir, "var/lib/apt/lists/deb.debian.org_debian-security_dists_bookworm-security_InRelease"))
+	base := time.Now()
+	if err == nil {
+		base = fi.ModTime()
+	}
+	return &Probe{now: func() time.Time { return base.Add(time.Hour) }}
+}
+
+// copyTree copies a fixture so a test can change it.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	if out, err := exec.Command("cp", "-a", src+"/.", dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	return dst
+}
+
+func TestDebianFixture(t *testing.T) {
+	const dir = "testdata/debian"
+	fs := run(t, newProbe(t, dir), dir, nil)
+	for _, f := range fs {
+		if f.Status == finding.Error {
+			t.Errorf("error finding: %+v", f)
+		}
+	}
+	up := one(t, fs, IDSecurityUpdates)
+	if up.Status != finding.Fail || up.Severity != finding.High {
+		t.Errorf("security updates: %s/%s", up.Status, up.Severity)
+	}
+	for k, want := range map[string]string{
+		"upgradable": "8", "security": "3", "masked_security": "2",
+		"security_packages": "libssl3,openssl,zlib1g", "masked_packages": "curl,libcurl4", "stale": "false",
+		"packages": "base-files,curl,libcurl4,libssl3,openssl,tzdata,vim-tiny,zlib1g",
+	} {
+		if up.Evidence[k] != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		}
+	}
+	inv := one(t, fs, IDInventory)
+	if inv.Status != finding.Pass || inv.Evidence["packages"] != "12" || inv.Evidence["package_manager"] != "dpkg" ||
+		inv.Evidence["distribution"] != "Debian GNU/Linux 12 (bookworm)" || inv.Evidence["lists"] != "4" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	if inv.Evidence["lists_age_seconds"] != "3600" {
+		t.Errorf("lists age = %q, want 3600", inv.Evidence["lists_age_seconds"])
+	}
+	rb := one(t, fs, IDRebootRequired)
+	if rb.Status != finding.Fail || rb.Evidence["required"] != "true" || rb.Evidence["reason"] != "kernel" ||
+		rb.Evidence["running_kernel"] != "6.1.0-18-amd64" || rb.Evidence["newest_kernel"] != "6.1.0-20-amd64" {
+		t.Errorf("reboot: %+v", rb)
+	}
+	if len(byID(fs, IDVulnerability)) != 0 {
+		t.Error("vulnerability findings without a bundle")
+	}
+}
+
+func TestStaleLists(t *testing.T) {
+	const dir = "testdata/debian"
+	p := newProbe(t, dir)
+	base := p.now()
+	p.now = func() time.Time { return base.Add(30 * 24 * time.Hour) }
+	fs := run(t, p, dir, nil)
+	inv := one(t, fs, IDInventory)
+	if inv.Status != finding.Fail || inv.Evidence["stale"] != "true" || inv.Severity != finding.Medium {
+		t.Errorf("inventory of stale lists: %+v", inv)
+	}
+	if up := one(t, fs, IDSecurityUpdates); up.Evidence["stale"] != "true" || !strings.Contains(up.Message, "older than") {
+		t.Errorf("updates from stale lists not flagged: %+v", up)
+	}
+}
+
+func TestRebootRequiredFlag(t *testing.T) {
+	dir := copyTree(t, "testdata/debian")
+	if err := os.WriteFile(filepath.Join(dir, "proc/sys/kernel/osrelease"), []byte("6.1.0-20-amd64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := run(t, newProbe(t, dir), dir, nil)
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["required"] != "false" {
+		t.Errorf("newest kernel running: %+v", rb)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run/reboot-required"), []byte("*** System restart required ***\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs = run(t, newProbe(t, dir), dir, nil)
+	rb := one(t, fs, IDRebootRequired)
+	if rb.Status != finding.Fail || rb.Evidence["reason"] != "/run/reboot-required" || rb.Evidence["packages"] != "libssl3,linux-image-6.1.0-20-amd64" {
+		t.Errorf("reboot-required flag: %+v", rb)
+	}
+	// A kernel that is not from a package: unknown, as on this VM.
+	os.Remove(filepath.Join(dir, "run/reboot-required"))
+	if err := os.WriteFile(filepath.Join(dir, "proc/sys/kernel/osrelease"), []byte("6.18.44-custom\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs = run(t, newProbe(t, dir), dir, nil)
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Skip || rb.Evidence["required"] != "unknown" {
+		t.Errorf("custom kernel: %+v", rb)
+	}
+}
+
+func TestOSVBundle(t *testing.T) {
+	abs, err := filepath.Abs("testdata/bundle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+abs+"\n"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := run(t, newProbe(t, "testdata/debian"), "testdata/debian", pol)
+	got := map[string]finding.Finding{}
+	for _, f := range byID(fs, IDVulnerability) {
+		got[f.Evidence["source"]] = f
+	}
+	if len(got) != 2 {
+		t.Fatalf("vulnerable sources = %v, want openssl and zlib", got)
+	}
+	o := got["openssl"]
+	if o.Status != finding.Fail || o.Evidence["advisories"] != "DSA-5532-1,DSA-9001-1" ||
+		o.Evidence["cves"] != "CVE-2023-5363,CVE-2023-5678,CVE-2099-0001" || o.Evidence["packages"] != "libssl3,openssl" ||
+		o.Evidence["ecosystem"] != "Debian:12" {
+		t.Errorf("openssl: %+v", o)
+	}
+	if z := got["zlib"]; z.Evidence["advisories"] != "DLA-0001-1" || z.Evidence["fixed"] != "1:1.2.13.dfsg-1+deb12u1" {
+		t.Errorf("zlib: %+v", z)
+	}
+
+	fs = run(t, &Probe{now: time.Now}, "testdata/alpine", pol)
+	al := byID(fs, IDVulnerability)
+	if len(al) != 2 {
+		t.Fatalf("alpine vulnerability findings: %+v", al)
+	}
+	for _, f := range al {
+		if f.Evidence["advisories"] != "ALPINE-CVE-2024-0003" || f.Evidence["ecosystem"] != "Alpine:v3.19" {
+			t.Errorf("alpine: %+v", f)
+		}
+	}
+}
+
+func TestAlpine(t *testing.T) {
+	fs := run(t, &Probe{now: time.Now}, "testdata/alpine", nil)
+	inv := one(t, fs, IDInventory)
+	if inv.Evidence["package_manager"] != "apk" || inv.Evidence["packages"] != "3" || inv.Evidence["distribution"] != "Alpine Linux v3.19" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	up := one(t, fs, IDSecurityUpdates)
+	if up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" || up.Evidence["security"] != "unknown" {
+		t.Errorf("apk updates must be unknown, not zero: %+v", up)
+	}
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "6.6.14-0-virt" {
+		t.Errorf("alpine reboot: %+v", rb)
+	}
+}
+
+func TestNoPackageDatabase(t *testing.T) {
+	fs := run(t, &Probe{now: time.Now}, t.TempDir(), nil)
+	if f := one(t, fs, IDInventory); f.Status != finding.Skip {
+		t.Errorf("empty host: %+v", f)
+	}
+}
+
+// TestBadInput: each broken input is an error finding naming the file; the
+// rest of the host is still judged.
+func TestBadInput(t *testing.T) {
+	lists := "var/lib/apt/lists/"
+	sec := lists + "deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages.lz4"
+	for _, c := range []struct {
+		name   string
+		change func(t *testing.T, dir string)
+		file   string
+		msg    string
+	}{
+		{"truncated lz4 list", func(t *testing.T, dir string) {
+			data, _ := os.ReadFile(filepath.Join(dir, sec))
+			os.WriteFile(filepath.Join(dir, sec), data[:len(data)/2], 0o644)
+		}, "/" + sec, ""},
+		{"unknown compression", func(t *testing.T, dir string) {
+			os.Rename(filepath.Join(dir, sec), filepath.Join(dir, strings.TrimSuffix(sec, ".lz4")+".lzo"))
+		}, "/" + strings.TrimSuffix(sec, ".lz4") + ".lzo", "unknown compression"},
+		{"orphan list", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, lists+"old.example.org_debian_dists_buster_main_binary-amd64_Packages"), []byte("Package: x\nVersion: 1\n\n"), 0o644)
+		}, "/" + lists + "old.example.org_debian_dists_buster_main_binary-amd64_Packages", "no longer configured"},
+		{"bogus version in a list", func(t *testing.T, dir string) {
+			var b bytes.Buffer
+			w := lz4.NewWriter(&b)
+			w.Write([]byte("Package: openssl\nVersion: not-a-version!\nArchitecture: amd64\n\n"))
+			w.Close()
+			os.WriteFile(filepath.Join(dir, sec), b.Bytes(), 0o644)
+		}, "/" + sec, "not-a-version!"},
+		{"binary garbage list", func(t *testing.T, dir string) {
+			var b bytes.Buffer
+			w := lz4.NewWriter(&b)
+			w.Write([]byte("\x00\x01\x02\x03garbage\xff\xfe\n\n"))
+			w.Close()
+			os.WriteFile(filepath.Join(dir, sec), b.Bytes(), 0o644)
+		}, "/" + sec, "malformed"},
+		{"corrupt preferences", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "etc/apt/preferences.d/broken"), []byte("Pin: release a=stable\nPin-Priority: 900\n"), 0o644)
+		}, "/etc/apt/preferences.d/broken", "without a Package field"},
+		{"corrupt sources", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "etc/apt/sources.list.d/bad.list"), []byte("deb [arch=amd64 http://x\n"), 0o644)
+		}, "/etc/apt/sources.list.d/bad.list", "unterminated"},
+		{"symlink loop", func(t *testing.T, dir string) {
+			os.Symlink("loop", filepath.Join(dir, "etc/apt/preferences.d/loop"))
+		}, "/etc/apt/preferences.d/loop", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyTree(t, "testdata/debian")
+			c.change(t, dir)
+			fs := run(t, newProbe(t, dir), dir, nil)
+			found := false
+			for _, f := range byID(fs, IDInput) {
+				if f.Evidence["file"] == c.file && strings.Contains(f.Message, c.file) && strings.Contains(f.Message, c.msg) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no error finding for %s containing %q: %+v", c.file, c.msg, byID(fs, IDInput))
+			}
+			if len(byID(fs, IDSecurityUpdates)) != 1 || len(byID(fs, IDInventory)) != 1 {
+				t.Errorf("the rest of the host was not judged: %+v", fs)
+			}
+		})
+	}
+}
+
+func TestCorruptStatus(t *testing.T) {
+	dir := copyTree(t, "testdata/debian")
+	if err := os.WriteFile(filepath.Join(dir, "var/lib/dpkg/status"), []byte("Package: x\nStatus: install ok\n\x00\x00binary"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := run(t, newProbe(t, dir), dir, nil)
+	f := one(t, fs, IDInventory)
+	if f.Status != finding.Error || !strings.Contains(f.Message, "/var/lib/dpkg/status") {
+		t.Errorf("corrupt status: %+v", f)
+	}
+}
+
+// TestRescanCache: unchanged inputs reuse the result; touching one input
+// recomputes it.
+func TestRescanCache(t *testing.T) {
+	dir := copyTree(t, "testdata/debian")
+	p := newProbe(t, dir)
+	run(t, p, dir, nil)
+	first := p.cached
+	run(t, p, dir, nil)
+	if p.cached != first {
+		t.Fatal("unchanged inputs were scanned again")
+	}
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, "etc/apt/preferences.d/hold-curl"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, dir, nil)
+	if p.cached == first {
+		t.Fatal("a changed preferences file did not invalidate the cache")
+	}
+	second := p.cached
+	if err := os.WriteFile(filepath.Join(dir, "etc/apt/sources.list.d/new.list"), []byte("deb http://x.example/ y main\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, dir, nil)
+	if p.cached == second {
+		t.Fatal("a new sources file did not invalidate the cache")
+	}
+}
+
+func TestRPMHost(t *testing.T) {
+	fs := run(t, &Probe{now: time.Now}, "testdata/rhel", nil)
+	inv := one(t, fs, IDInventory)
+	if inv.Status != finding.Pass || inv.Evidence["package_manager"] != "rpm" || inv.Evidence["packages"] != "3" ||
+		inv.Evidence["database"] != "/var/lib/rpm/rpmdb.sqlite" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	if up := one(t, fs, IDSecurityUpdates); up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" {
+		t.Errorf("rpm updates must be unknown, not zero: %+v", up)
+	}
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "5.14.0-362.8.1.el9_3.noarch" {
+		t.Errorf("rpm reboot: %+v", rb)
+	}
+}

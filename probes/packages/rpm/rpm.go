@@ -1,0 +1,210 @@
+// Package rpm reads the installed inventory of RPM hosts and orders RPM
+// versions the way rpm does.
+package rpm
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+)
+
+// Paths are the rpm databases in the order rpm itself looks for them:
+// sqlite (RHEL 9, Fedora ≥ 33), ndb (SUSE), BerkeleyDB (RHEL ≤ 8).
+var Paths = []string{
+	"/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/rpm/rpmdb.sqlite",
+	"/usr/lib/sysimage/rpm/Packages.db", "/var/lib/rpm/Packages.db",
+	"/usr/lib/sysimage/rpm/Packages", "/var/lib/rpm/Packages",
+}
+
+// Package is one installed rpm.
+type Package struct {
+	Name, Version, Release, Arch, SourceRPM string
+	Epoch                                   int
+}
+
+// EVR is [epoch:]version-release.
+func (p Package) EVR() string {
+	s := p.Version + "-" + p.Release
+	if p.Epoch > 0 {
+		s = strconv.Itoa(p.Epoch) + ":" + s
+	}
+	return s
+}
+
+// SourceName is the source package's name, from the SOURCERPM tag
+// (name-version-release.src.rpm).
+func (p Package) SourceName() string {
+	s := strings.TrimSuffix(p.SourceRPM, ".src.rpm")
+	s = strings.TrimSuffix(s, ".nosrc.rpm")
+	for i := 0; i < 2; i++ {
+		j := strings.LastIndexByte(s, '-')
+		if j <= 0 {
+			return p.Name
+		}
+		s = s[:j]
+	}
+	return s
+}
+
+// Read lists the packages of the rpm database at the host path db.
+func Read(root *hostfs.Root, db string) ([]Package, error) {
+	f, err := root.Open(db)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	switch path.Base(db) {
+	case "rpmdb.sqlite":
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		blobs, err := sqlitePackages(f, fi.Size())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", db, err)
+		}
+		out := make([]Package, 0, len(blobs))
+		for i, b := range blobs {
+			p, err := parseHeader(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: package %d: %w", db, i+1, err)
+			}
+			out = append(out, p)
+		}
+		return out, nil
+	case "Packages":
+	default:
+		return nil, fmt.Errorf("%s: this rpm database format is not supported yet (BerkeleyDB Packages and rpmdb.sqlite are); installed packages are unknown", db)
+	}
+	// go-rpmdb opens by name: hand it the descriptor we opened inside the
+	// root, so a symlink cannot lead it elsewhere.
+	h, err := rpmdb.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", db, err)
+	}
+	list, err := h.ListPackages()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", db, err)
+	}
+	out := make([]Package, 0, len(list))
+	for _, p := range list {
+		out = append(out, Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch,
+			SourceRPM: p.SourceRpm, Epoch: p.Epoch})
+	}
+	return out, nil
+}
+
+// CompareEVR orders [epoch:]version-release strings as rpm does.
+func CompareEVR(a, b string) int {
+	ea, va, ra := splitEVR(a)
+	eb, vb, rb := splitEVR(b)
+	if ea != eb {
+		if ea < eb {
+			return -1
+		}
+		return 1
+	}
+	if c := CompareSegments(va, vb); c != 0 {
+		return c
+	}
+	return CompareSegments(ra, rb)
+}
+
+func splitEVR(s string) (epoch int, version, release string) {
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		epoch, _ = strconv.Atoi(s[:i])
+		s = s[i+1:]
+	}
+	version, release, _ = strings.Cut(s, "-")
+	return epoch, version, release
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// CompareSegments is rpmvercmp: alternating numeric and alphabetic
+// segments, '~' sorting before everything and '^' after the end.
+func CompareSegments(a, b string) int {
+	if a == b {
+		return 0
+	}
+	for len(a) > 0 || len(b) > 0 {
+		for len(a) > 0 && !isDigit(a[0]) && !isAlpha(a[0]) && a[0] != '~' && a[0] != '^' {
+			a = a[1:]
+		}
+		for len(b) > 0 && !isDigit(b[0]) && !isAlpha(b[0]) && b[0] != '~' && b[0] != '^' {
+			b = b[1:]
+		}
+		if len(a) > 0 && a[0] == '~' || len(b) > 0 && b[0] == '~' {
+			if len(a) == 0 || a[0] != '~' {
+				return 1
+			}
+			if len(b) == 0 || b[0] != '~' {
+				return -1
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		if len(a) > 0 && a[0] == '^' || len(b) > 0 && b[0] == '^' {
+			if len(a) == 0 {
+				return -1
+			}
+			if len(b) == 0 {
+				return 1
+			}
+			if a[0] != '^' {
+				return 1
+			}
+			if b[0] != '^' {
+				return -1
+			}
+			a, b = a[1:], b[1:]
+			continue
+		}
+		if len(a) == 0 || len(b) == 0 {
+			break
+		}
+		num := isDigit(a[0])
+		take := func(s string) (string, string) {
+			i := 0
+			for i < len(s) && (num && isDigit(s[i]) || !num && isAlpha(s[i])) {
+				i++
+			}
+			return s[:i], s[i:]
+		}
+		var sa, sb string
+		sa, a = take(a)
+		sb, b = take(b)
+		if sb == "" {
+			// Numeric segments are newer than alphabetic ones.
+			if num {
+				return 1
+			}
+			return -1
+		}
+		if num {
+			sa, sb = strings.TrimLeft(sa, "0"), strings.TrimLeft(sb, "0")
+			if len(sa) != len(sb) {
+				if len(sa) > len(sb) {
+					return 1
+				}
+				return -1
+			}
+		}
+		if c := strings.Compare(sa, sb); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(a) == 0 && len(b) == 0:
+		return 0
+	case len(a) == 0:
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,167 @@
+package rpm
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+)
+
+func TestCompareSegments(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.0", "1.0", 0}, {"1.0", "2.0", -1}, {"2.0.1", "2.0", 1}, {"1.0a", "1.0", 1},
+		{"1.0~rc1", "1.0", -1}, {"1.0^git1", "1.0", 1}, {"1.0^git1", "1.0.1", -1},
+		{"10", "9", 1}, {"010", "10", 0}, {"a", "1", -1}, {"1.el9", "1.el8", 1},
+		{"1.0~rc1", "1.0~rc2", -1}, {"5.14.0-362.8.1.el9_3", "5.14.0-362.13.1.el9_3", -1},
+	} {
+		if got := CompareSegments(c.a, c.b); got != c.want {
+			t.Errorf("CompareSegments(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+		if got := CompareSegments(c.b, c.a); got != -c.want {
+			t.Errorf("CompareSegments(%q, %q) = %d, want %d", c.b, c.a, got, -c.want)
+		}
+	}
+	if CompareEVR("1:1.0-1", "2.0-1") <= 0 || CompareEVR("1.0-2", "1.0-10") >= 0 {
+		t.Error("epoch or release ordering wrong")
+	}
+}
+
+// TestReadBerkeleyDB reads a real CentOS BerkeleyDB rpmdb: the one go-rpmdb
+// ships as test data, found through the module cache.
+func TestReadBerkeleyDB(t *testing.T) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/knqyf263/go-rpmdb").Output()
+	if err != nil {
+		t.Skipf("cannot locate go-rpmdb's test data (go list: %v)", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "pkg/testdata/centos7-plain/Packages")
+	if _, err := os.Stat(src); err != nil {
+		t.Skipf("go-rpmdb test data missing: %v", err)
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(src, filepath.Join(root, "var/lib/rpm/Packages")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := hostfs.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// An absolute symlink out of the root must not be followed.
+	if _, err := Read(r, "/var/lib/rpm/Packages"); err == nil {
+		t.Fatal("symlink out of the host root was followed")
+	}
+	os.Remove(filepath.Join(root, "var/lib/rpm/Packages"))
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "var/lib/rpm/Packages"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := Read(r, "/var/lib/rpm/Packages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]Package{}
+	for _, p := range pkgs {
+		found[p.Name] = p
+	}
+	if len(pkgs) < 100 {
+		t.Fatalf("only %d packages read", len(pkgs))
+	}
+	bash, ok := found["bash"]
+	if !ok || !strings.HasPrefix(bash.Version, "4.2") || bash.Arch != "x86_64" || bash.SourceName() != "bash" {
+		t.Errorf("bash = %+v", bash)
+	}
+	if err := os.WriteFile(filepath.Join(root, "var/lib/rpm/Packages.db"), []byte("RpmP"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(r, "/var/lib/rpm/Packages.db"); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("ndb: err = %v, want a not-supported error", err)
+	}
+	// A corrupt database is an error, not a crash.
+	if err := os.WriteFile(filepath.Join(root, "var/lib/rpm/Packages"), data[:4096], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(r, "/var/lib/rpm/Packages"); err == nil {
+		t.Error("truncated database: no error")
+	}
+}
+
+// TestReadSQLite reads an rpmdb.sqlite that rpm 4.18 itself wrote (from the
+// specs in testdata: rpm --initdb, rpm -i --justdb), one header spanning
+// overflow pages, and compares with `rpm -qa` when rpm is installed.
+func TestReadSQLite(t *testing.T) {
+	r, err := hostfs.Open("testdata/sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pkgs, err := Read(r, "/var/lib/rpm/rpmdb.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pkgs {
+		got = append(got, p.Name+"-"+p.EVR()+"."+p.Arch)
+	}
+	sort.Strings(got)
+	want := []string{"kernel-core-5.14.0-362.8.1.el9_3.noarch", "ng-bigheader-0.9-1.noarch", "ng-tiny-2:1.2.3-4.el9.noarch"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("packages = %v, want %v", got, want)
+	}
+	if rpmBin, err := exec.LookPath("rpm"); err == nil {
+		dir := t.TempDir()
+		data, _ := os.ReadFile("testdata/sqlite/var/lib/rpm/rpmdb.sqlite")
+		os.WriteFile(filepath.Join(dir, "rpmdb.sqlite"), data, 0o644)
+		out, err := exec.Command(rpmBin, "--dbpath", dir, "-qa", "--qf", "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n").Output()
+		if err != nil {
+			t.Fatalf("rpm -qa: %v", err)
+		}
+		var rpmSays []string
+		for _, l := range strings.Fields(string(out)) {
+			rpmSays = append(rpmSays, strings.Replace(l, "-0:", "-", 1))
+		}
+		sort.Strings(rpmSays)
+		if strings.Join(rpmSays, " ") != strings.Join(got, " ") {
+			t.Errorf("rpm -qa says %v, we read %v", rpmSays, got)
+		}
+	}
+	// Truncated and garbage databases are errors, not crashes.
+	data, _ := os.ReadFile("testdata/sqlite/var/lib/rpm/rpmdb.sqlite")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "var/lib/rpm"), 0o755)
+	br, _ := hostfs.Open(dir)
+	defer br.Close()
+	for _, bad := range [][]byte{data[:len(data)/3], data[:50], []byte("SQLite format 3\x00garbage"), bytes.Repeat([]byte{0xff}, 8192)} {
+		os.WriteFile(filepath.Join(dir, "var/lib/rpm/rpmdb.sqlite"), bad, 0o644)
+		if _, err := Read(br, "/var/lib/rpm/rpmdb.sqlite"); err == nil {
+			t.Errorf("corrupt database of %d bytes: no error", len(bad))
+		}
+	}
+}
+
+func FuzzSQLite(f *testing.F) {
+	data, err := os.ReadFile("testdata/sqlite/var/lib/rpm/rpmdb.sqlite")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data[:8192])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		blobs, _ := sqlitePackages(bytes.NewReader(b), int64(len(b)))
+		for _, bl := range blobs {
+			parseHeader(bl)
+		}
+	})
+}
