@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/nodeguard/nodeguard/agent/daemon"
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/agent/role"
+	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// runtimeDetector is the running detector of `nodeguard run`, for other run
+// extensions (Kubernetes events, the RuntimeAnomalyDetected condition) to
+// Subscribe to; nil when eBPF is off or unavailable. Set before the first
+// scan, in registration order.
+var runtimeDetector atomic.Pointer[runtime.Detector]
+
+// RuntimeDetector returns the detector started by `nodeguard run`, or nil.
+func RuntimeDetector() *runtime.Detector { return runtimeDetector.Load() }
+
+func init() {
+	var noBPF bool
+	RegisterRunExtension(RunExtension{
+		Name: "runtime",
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&noBPF, "no-bpf", false, "do not load the eBPF runtime anomaly detection")
+		},
+		Start: func(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error {
+			pol := policy.Section[runtime.Policy](d.Scanner.Policy, runtime.PolicySection)
+			if noBPF {
+				log.Info().Msg("eBPF runtime detection off (--no-bpf)")
+				d.Registry.MustRegister(runtime.NewCollector(nil, pol.NamespaceLabel))
+				return nil
+			}
+			var currentRole atomic.Value
+			if d.Scanner.Role != "" {
+				currentRole.Store(d.Scanner.Role)
+			} else {
+				r, _ := role.Detect(d.Scanner.Root)
+				currentRole.Store(r)
+			}
+			d.Subscribe(func(rep *finding.Report) {
+				if rep.Role != "" {
+					currentRole.Store(probes.Role(rep.Role))
+				}
+			})
+			det, err := runtime.Start(ctx, runtime.Options{
+				Root: d.Scanner.Root, Policy: d.Scanner.Policy, Log: log,
+				Role:           func() probes.Role { return currentRole.Load().(probes.Role) },
+				AgentListeners: d.Scanner.AgentListeners,
+			})
+			if err != nil {
+				// The agent's scans are still worth having without eBPF.
+				log.Error().Err(err).Msg("eBPF runtime detection unavailable; every rule reports nodeguard_bpf_rule_active 0")
+				d.Registry.MustRegister(runtime.NewCollector(nil, pol.NamespaceLabel))
+				return nil
+			}
+			for _, st := range det.Rules() {
+				if !st.Active {
+					log.Warn().Str("rule", st.Rule.String()).Msg(st.Reason)
+				}
+			}
+			d.Registry.MustRegister(runtime.NewCollector(det, pol.NamespaceLabel))
+			d.AddReadyCheck("runtime", func() error { return det.Err() })
+			runtimeDetector.Store(det)
+			events, _ := det.Subscribe(1024)
+			go func() {
+				for ev := range events {
+					if ev.Rule == runtime.UnexpectedListener.String() {
+						// Refresh the ports finding and nodeguard_listening_port now.
+						d.Trigger()
+					}
+					b, err := json.Marshal(ev)
+					if err != nil {
+						continue
+					}
+					log.Warn().RawJSON("event", b).Str("rule", ev.Rule).Str("severity", string(ev.Severity)).Msg(ev.Message)
+				}
+			}()
+			return nil
+		},
+	})
+}

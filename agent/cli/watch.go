@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/nodeguard/nodeguard/agent/role"
+	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+func init() {
+	Register(Command{Name: "watch", Summary: "print eBPF runtime anomaly events live (Ctrl-C to stop)", Run: watch})
+}
+
+func watch(ctx context.Context, args []string, io IO) int {
+	fs := newFlagSet("watch", io)
+	var sf scanFlags
+	sf.register(fs)
+	asJSON := fs.Bool("json", false, "one JSON object per event instead of text")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	sc, log, err := sf.scanner(io, nil)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
+		return ExitUsage
+	}
+	defer sc.Root.Close()
+	r := sc.Role
+	if r == "" {
+		r, _ = role.Detect(sc.Root)
+	}
+	det, err := runtime.Start(ctx, runtime.Options{
+		Root: sc.Root, Policy: sc.Policy, Log: log, Role: func() probes.Role { return r },
+	})
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
+		return ExitUsage
+	}
+	defer det.Close()
+	events, cancel := det.Subscribe(4096)
+	defer cancel()
+	if !*asJSON {
+		var active, inactive []string
+		for _, st := range det.Rules() {
+			if st.Active {
+				active = append(active, st.Rule.String())
+			} else {
+				inactive = append(inactive, fmt.Sprintf("%s (%s)", st.Rule, st.Reason))
+			}
+		}
+		fmt.Fprintf(io.Stderr, "watching %d rules on a %s node: %s\n", len(active), r, strings.Join(active, ", "))
+		for _, s := range inactive {
+			fmt.Fprintf(io.Stderr, "not watching %s\n", s)
+		}
+	}
+	enc := json.NewEncoder(io.Stdout)
+	for {
+		select {
+		case <-ctx.Done():
+			return ExitOK
+		case ev, ok := <-events:
+			if !ok {
+				if err := det.Err(); err != nil {
+					fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
+					return ExitUsage
+				}
+				return ExitOK
+			}
+			if *asJSON {
+				enc.Encode(ev)
+				continue
+			}
+			fmt.Fprintf(io.Stdout, "%s %-8s %-28s %s\n", ev.Time.Local().Format("15:04:05.000"),
+				strings.ToUpper(string(ev.Severity)), ev.Rule, ev.Message)
+			if len(ev.Args) > 0 {
+				fmt.Fprintf(io.Stdout, "%42s args: %s\n", "", strings.Join(ev.Args, " "))
+			}
+		}
+	}
+}
