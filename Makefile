@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/version.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check bench image clean
 
 all: build
 
@@ -28,8 +28,12 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
+# The committed BPF objects must be exactly what bpf/c compiles to.
+bpf-check:
+	./bpf/regenerate.sh
+
 # Every test: root-only tests (ss, eBPF, namespaces) run when make test runs as root.
-test: deps vet unit
+test: deps vet bpf-check unit
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
