@@ -1,0 +1,419 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// Name is the probe's id.
+const Name = "sshd"
+
+// Finding ids of this probe.
+const (
+	IDConfig            = "sshd.config"
+	IDRootLogin         = "sshd.root-login"
+	IDPasswordAuth      = "sshd.password-auth"
+	IDEmptyPasswords    = "sshd.empty-passwords"
+	IDX11Forwarding     = "sshd.x11-forwarding"
+	IDMaxAuthTries      = "sshd.max-auth-tries"
+	IDWeakCiphers       = "sshd.weak-ciphers"
+	IDWeakMACs          = "sshd.weak-macs"
+	IDWeakKex           = "sshd.weak-kex"
+	IDLoginGraceTime    = "sshd.login-grace-time"
+	IDClientAlive       = "sshd.client-alive"
+	IDAccessRestriction = "sshd.access-restriction"
+)
+
+const (
+	guidanceAccess  = "Kubernetes security guidance 5.3.2"
+	guidanceHarden  = "Kubernetes security guidance 5.3.1"
+	cisPrefix       = "CIS Distribution Independent Linux "
+	sshdBinary      = "/usr/sbin/sshd"
+	remediationTail = " Check the result with `nodeguard sshd effective` (or `sshd -T`) and reload sshd."
+)
+
+func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
+
+// Probe judges sshd's effective configuration.
+type Probe struct{}
+
+func (*Probe) Name() string { return Name }
+
+func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
+	pol := policy.Section[Policy](env.Policy, Name)
+	path := pol.ConfigPath
+	if !env.Root.Exists(path) && !env.Root.Exists(sshdBinary) {
+		return []finding.Finding{{
+			ID: IDConfig, Probe: Name, Status: finding.Skip, Severity: finding.Info,
+			Title:    "sshd is not installed",
+			Message:  fmt.Sprintf("neither %s nor %s exists on the host", path, sshdBinary),
+			Evidence: map[string]string{"file": path},
+		}}
+	}
+	e, err := load(env.Root, path)
+	if err != nil {
+		return []finding.Finding{configError(path, err)}
+	}
+	rootCtx, err := e.contexts("root")
+	if err != nil {
+		return []finding.Finding{configError(path, err)}
+	}
+	allCtx, err := e.contexts("")
+	if err != nil {
+		return []finding.Finding{configError(path, err)}
+	}
+	j := &judge{pol: pol, files: e.files}
+	out := []finding.Finding{{
+		ID: IDConfig, Probe: Name, Status: finding.Pass, Severity: finding.Info,
+		Title:   "sshd configuration is valid",
+		Message: fmt.Sprintf("sshd accepts %s (%d file(s), %d Match block(s))", path, len(e.files), len(e.p.blocks)),
+		Evidence: map[string]string{
+			"file": path, "files": strings.Join(e.files, ","), "matchBlocks": strconv.Itoa(len(e.p.blocks)),
+		},
+	}}
+	c := pol.Checks
+	base := allCtx[:1]
+	if c.RootLogin.Enabled {
+		out = append(out, j.rootLogin(rootCtx)...)
+	}
+	if c.PasswordAuthentication.Enabled {
+		out = append(out, j.passwordAuth(allCtx)...)
+	}
+	if c.EmptyPasswords.Enabled {
+		out = append(out, j.perContext(allCtx, IDEmptyPasswords, c.EmptyPasswords, "permitemptypasswords",
+			"Empty passwords are accepted", "Empty passwords are refused",
+			func(v string) bool { return v == "yes" },
+			"Set PermitEmptyPasswords no in sshd_config and in every Match block.",
+			cisPrefix+"5.2.11")...)
+	}
+	if c.X11Forwarding.Enabled {
+		out = append(out, j.perContext(allCtx, IDX11Forwarding, c.X11Forwarding, "x11forwarding",
+			"X11 forwarding is enabled", "X11 forwarding is disabled",
+			func(v string) bool { return v == "yes" },
+			"Set X11Forwarding no in sshd_config and in every Match block.",
+			cisPrefix+"5.2.6")...)
+	}
+	if c.MaxAuthTries.Enabled {
+		max := pol.MaxAuthTries
+		out = append(out, j.perContext(allCtx, IDMaxAuthTries, c.MaxAuthTries, "maxauthtries",
+			fmt.Sprintf("MaxAuthTries is above %d", max), fmt.Sprintf("MaxAuthTries is at most %d", max),
+			func(v string) bool { n, _ := strconv.Atoi(v); return n > max },
+			fmt.Sprintf("Set MaxAuthTries %d (or lower) in sshd_config and in every Match block.", max),
+			cisPrefix+"5.2.7")...)
+	}
+	if c.WeakCiphers.Enabled {
+		out = append(out, j.weakAlgorithms(base[0], IDWeakCiphers, c.WeakCiphers, "ciphers", "Ciphers", pol.WeakCiphers, cisPrefix+"5.2.13"))
+	}
+	if c.WeakMACs.Enabled {
+		out = append(out, j.weakAlgorithms(base[0], IDWeakMACs, c.WeakMACs, "macs", "MACs", pol.WeakMACs, cisPrefix+"5.2.14"))
+	}
+	if c.WeakKex.Enabled {
+		out = append(out, j.weakAlgorithms(base[0], IDWeakKex, c.WeakKex, "kexalgorithms", "KexAlgorithms", pol.WeakKexAlgorithms, cisPrefix+"5.2.15"))
+	}
+	if c.LoginGraceTime.Enabled {
+		max := pol.MaxLoginGraceTime
+		out = append(out, j.perContext(base, IDLoginGraceTime, c.LoginGraceTime, "logingracetime",
+			fmt.Sprintf("LoginGraceTime is longer than %d seconds", max), fmt.Sprintf("LoginGraceTime is at most %d seconds", max),
+			func(v string) bool { n, _ := strconv.Atoi(v); return n == 0 || n > max },
+			fmt.Sprintf("Set LoginGraceTime %d (or lower, but not 0, which means no limit) in sshd_config.", max),
+			cisPrefix+"5.2.17")...)
+	}
+	if c.ClientAlive.Enabled {
+		out = append(out, j.clientAlive(allCtx)...)
+	}
+	if c.AccessRestriction.Enabled {
+		out = append(out, j.accessRestriction(base[0]))
+	}
+	return out
+}
+
+// configError reports a configuration sshd refuses or nodeguard cannot read.
+func configError(path string, err error) finding.Finding {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		file, line := refused.Where()
+		f := finding.ErrorFinding(Name, IDConfig, "sshd would refuse its configuration", err)
+		msgs := make([]string, len(refused.Problems))
+		for i, p := range refused.Problems {
+			msgs[i] = p.Message
+			// Some of sshd's messages name no file (include loops, Match
+			// syntax): say where.
+			if p.File != "" && !strings.Contains(p.Message, p.File) {
+				if p.Line > 0 {
+					msgs[i] += fmt.Sprintf(" (%s line %d)", p.File, p.Line)
+				} else {
+					msgs[i] += " (reading " + p.File + ")"
+				}
+			}
+		}
+		f.Message = fmt.Sprintf("sshd would refuse %s: %s", path, strings.Join(msgs, "; "))
+		f.Severity = finding.Critical
+		f.Remediation = "Fix the reported line: sshd will not start (or restart) with this configuration. Check with `sshd -t` or `nodeguard sshd effective`."
+		f.Evidence = map[string]string{"file": file, "line": strconv.Itoa(line)}
+		if file == "" {
+			f.Evidence["file"] = path
+		}
+		for i, p := range refused.Problems {
+			f.Evidence["problem"+strconv.Itoa(i+1)] = p.Message
+		}
+		return f
+	}
+	var re *ReadError
+	file := path
+	if errors.As(err, &re) {
+		file = re.File
+	}
+	f := finding.ErrorFinding(Name, IDConfig, "sshd configuration could not be read",
+		fmt.Errorf("reading sshd's configuration: %w", err))
+	if errors.Is(err, fs.ErrNotExist) && file == path {
+		f.Message = fmt.Sprintf("%s does not exist, but %s is installed: sshd cannot start without it", path, sshdBinary)
+	}
+	f.Evidence = map[string]string{"file": file}
+	return f
+}
+
+type judge struct {
+	pol   *Policy
+	files []string
+}
+
+// origin describes where a context's value of keyword comes from.
+func origin(cfg *Config, keyword string) (string, map[string]string) {
+	ev := map[string]string{}
+	if file, line, ok := cfg.Source(keyword); ok {
+		ev["file"], ev["line"] = file, strconv.Itoa(line)
+		return fmt.Sprintf("set at %s line %d", file, line), ev
+	}
+	return "OpenSSH's default", ev
+}
+
+func newFinding(id string, chk Check, status finding.Status, title, msg, remediation string, refs ...string) finding.Finding {
+	f := finding.Finding{
+		ID: id, Probe: Name, Status: status, Severity: chk.Severity, Title: title, Message: msg,
+		Remediation: remediation, References: refs, Evidence: map[string]string{},
+	}
+	if status == finding.Pass {
+		f.Severity = finding.Info
+		f.Remediation = ""
+	}
+	return f
+}
+
+// perContext fails once for each distinct offending value and origin among
+// the contexts, naming the first context it shows up in.
+func (j *judge) perContext(ctxs []Context, id string, chk Check, keyword, failTitle, passTitle string,
+	bad func(string) bool, remediation string, refs ...string) []finding.Finding {
+	var out []finding.Finding
+	seen := map[string]bool{}
+	for i := range ctxs {
+		cx := &ctxs[i]
+		v := cx.Config.Get(keyword)
+		if !bad(v) {
+			continue
+		}
+		where, ev := origin(cx.Config, keyword)
+		key := v + "|" + where
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		shown := v
+		if keyword == "permitrootlogin" && v == "without-password" {
+			shown = "prohibit-password" // sshd -T prints the old spelling
+		}
+		f := newFinding(id, chk, finding.Fail, failTitle,
+			fmt.Sprintf("%s %s for %s (%s)", keyword, shown, cx.Describe(), where),
+			remediation+remediationTail, append(refs, guidanceHarden)...)
+		for k, x := range ev {
+			f.Evidence[k] = x
+		}
+		f.Evidence["keyword"], f.Evidence["value"] = keyword, v
+		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		f := newFinding(id, chk, finding.Pass, passTitle,
+			fmt.Sprintf("%s is acceptable in all %d context(s) sshd's configuration defines", keyword, len(ctxs)),
+			"", append(refs, guidanceHarden)...)
+		f.Evidence["keyword"], f.Evidence["contexts"] = keyword, strconv.Itoa(len(ctxs))
+		out = append(out, f)
+	}
+	return out
+}
+
+func (j *judge) rootLogin(ctxs []Context) []finding.Finding {
+	allowed := map[string]bool{}
+	for _, v := range j.pol.RootLoginAllowed {
+		allowed[rootLoginValues[string(v)]] = true
+	}
+	return j.perContext(ctxs, IDRootLogin, j.pol.Checks.RootLogin, "permitrootlogin",
+		"Root can log in over SSH", "Root cannot log in over SSH",
+		func(v string) bool { return !allowed[v] },
+		"Set PermitRootLogin no in sshd_config and remove or change every Match block that sets it otherwise for root; administrators log in as themselves and use sudo.",
+		cisPrefix+"5.2.10", guidanceAccess)
+}
+
+func (j *judge) passwordAuth(ctxs []Context) []finding.Finding {
+	chk := j.pol.Checks.PasswordAuthentication
+	var out []finding.Finding
+	seen := map[string]bool{}
+	for i := range ctxs {
+		cx := &ctxs[i]
+		cfg := cx.Config
+		var what []string
+		ev := map[string]string{}
+		if cfg.Get("passwordauthentication") == "yes" {
+			where, e := origin(cfg, "passwordauthentication")
+			what = append(what, "PasswordAuthentication yes ("+where+")")
+			for k, v := range e {
+				ev[k] = v
+			}
+		}
+		// Keyboard-interactive asks for passwords only through PAM on Linux.
+		if cfg.Get("kbdinteractiveauthentication") == "yes" && cfg.Get("usepam") == "yes" {
+			where, e := origin(cfg, "kbdinteractiveauthentication")
+			what = append(what, "KbdInteractiveAuthentication yes with UsePAM yes ("+where+")")
+			if _, ok := ev["file"]; !ok {
+				for k, v := range e {
+					ev[k] = v
+				}
+			}
+		}
+		if len(what) == 0 {
+			continue
+		}
+		key := strings.Join(what, ";")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f := newFinding(IDPasswordAuth, chk, finding.Fail, "Password authentication is enabled",
+			fmt.Sprintf("%s for %s", strings.Join(what, " and "), cx.Describe()),
+			"Set PasswordAuthentication no and KbdInteractiveAuthentication no in sshd_config and in every Match block, and use keys or certificates."+remediationTail,
+			guidanceAccess, guidanceHarden)
+		for k, v := range ev {
+			f.Evidence[k] = v
+		}
+		f.Evidence["passwordauthentication"] = cfg.Get("passwordauthentication")
+		f.Evidence["kbdinteractiveauthentication"] = cfg.Get("kbdinteractiveauthentication")
+		f.Evidence["usepam"] = cfg.Get("usepam")
+		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		f := newFinding(IDPasswordAuth, chk, finding.Pass, "Password authentication is disabled",
+			fmt.Sprintf("no context of %d accepts passwords", len(ctxs)), "", guidanceAccess, guidanceHarden)
+		f.Evidence["contexts"] = strconv.Itoa(len(ctxs))
+		out = append(out, f)
+	}
+	return out
+}
+
+func (j *judge) weakAlgorithms(cx Context, id string, chk Check, keyword, directive string, weak []string, ref string) finding.Finding {
+	var found []string
+	for _, a := range strings.Split(cx.Config.Get(keyword), ",") {
+		if contains(weak, a) {
+			found = append(found, a)
+		}
+	}
+	where, ev := origin(cx.Config, keyword)
+	if len(found) == 0 {
+		f := newFinding(id, chk, finding.Pass, directive+" offers no weak algorithm",
+			fmt.Sprintf("%s (%s) offers none of the weak algorithms in the policy", directive, where), "", ref, guidanceHarden)
+		f.Evidence["keyword"] = keyword
+		return f
+	}
+	sort.Strings(found)
+	f := newFinding(id, chk, finding.Fail, directive+" offers weak algorithms",
+		fmt.Sprintf("%s (%s) offers %s", directive, where, strings.Join(found, ", ")),
+		fmt.Sprintf("Remove them, e.g. with \"%s -%s\" in sshd_config.", directive, strings.Join(found, ","))+remediationTail,
+		ref, guidanceHarden)
+	for k, v := range ev {
+		f.Evidence[k] = v
+	}
+	f.Evidence["keyword"], f.Evidence["weak"] = keyword, strings.Join(found, ",")
+	return f
+}
+
+func (j *judge) clientAlive(ctxs []Context) []finding.Finding {
+	maxI, maxC := j.pol.MaxClientAliveInterval, j.pol.MaxClientAliveCountMax
+	chk := j.pol.Checks.ClientAlive
+	var out []finding.Finding
+	seen := map[string]bool{}
+	for i := range ctxs {
+		cx := &ctxs[i]
+		iv, _ := strconv.Atoi(cx.Config.Get("clientaliveinterval"))
+		cm, _ := strconv.Atoi(cx.Config.Get("clientalivecountmax"))
+		var why []string
+		switch {
+		case iv == 0:
+			why = append(why, "ClientAliveInterval 0 (idle sessions are never probed)")
+		case iv > maxI:
+			why = append(why, fmt.Sprintf("ClientAliveInterval %d (above %d)", iv, maxI))
+		}
+		switch {
+		case cm == 0:
+			why = append(why, "ClientAliveCountMax 0 (unresponsive clients are never disconnected)")
+		case cm > maxC:
+			why = append(why, fmt.Sprintf("ClientAliveCountMax %d (above %d)", cm, maxC))
+		}
+		if len(why) == 0 {
+			continue
+		}
+		key := strings.Join(why, ";")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		f := newFinding(IDClientAlive, chk, finding.Fail, "Idle SSH sessions are not limited",
+			fmt.Sprintf("%s for %s", strings.Join(why, " and "), cx.Describe()),
+			fmt.Sprintf("Set ClientAliveInterval to 1-%d seconds and ClientAliveCountMax to 1-%d in sshd_config.", maxI, maxC)+remediationTail,
+			cisPrefix+"5.2.16", guidanceHarden)
+		_, ev := origin(cx.Config, "clientaliveinterval")
+		for k, v := range ev {
+			f.Evidence[k] = v
+		}
+		f.Evidence["clientaliveinterval"] = strconv.Itoa(iv)
+		f.Evidence["clientalivecountmax"] = strconv.Itoa(cm)
+		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		f := newFinding(IDClientAlive, chk, finding.Pass, "Idle SSH sessions are limited",
+			fmt.Sprintf("ClientAliveInterval and ClientAliveCountMax are within limits in all %d context(s)", len(ctxs)),
+			"", cisPrefix+"5.2.16", guidanceHarden)
+		out = append(out, f)
+	}
+	return out
+}
+
+func (j *judge) accessRestriction(cx Context) finding.Finding {
+	chk := j.pol.Checks.AccessRestriction
+	users, groups := cx.Config.Values("allowusers"), cx.Config.Values("allowgroups")
+	if len(users) == 0 && len(groups) == 0 {
+		return newFinding(IDAccessRestriction, chk, finding.Fail, "SSH access is not limited to named users or groups",
+			"neither AllowUsers nor AllowGroups is set: every account with a usable credential can log in over SSH",
+			"Add AllowGroups (for example a dedicated ssh-users group) or AllowUsers to sshd_config."+remediationTail,
+			cisPrefix+"5.2.18", guidanceAccess)
+	}
+	f := newFinding(IDAccessRestriction, chk, finding.Pass, "SSH access is limited to named users or groups",
+		fmt.Sprintf("AllowUsers %s; AllowGroups %s", orNone(users), orNone(groups)), "", cisPrefix+"5.2.18", guidanceAccess)
+	f.Evidence["allowusers"], f.Evidence["allowgroups"] = strings.Join(users, " "), strings.Join(groups, " ")
+	return f
+}
+
+func orNone(v []string) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	return strings.Join(v, " ")
+}
