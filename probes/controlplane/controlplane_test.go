@@ -1,0 +1,181 @@
+package controlplane
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/kubelet"
+)
+
+// The kubeadm control-plane fixture is shared with the kubelet probe.
+const fixture = "../kubelet/testdata/kubeadm-control-plane"
+
+// copyTree copies a fixture with every file at mode 0644 (a checkout's modes
+// depend on the umask) and returns the copy's path.
+func copyTree(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "host")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, out)
+		case d.IsDir():
+			return os.MkdirAll(out, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func env(t testing.TB, dir string, role probes.Role) *probes.Env {
+	t.Helper()
+	r, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return &probes.Env{Root: r, Policy: policy.Default(), Role: role}
+}
+
+func TestKubeadmControlPlane(t *testing.T) {
+	dir := copyTree(t, fixture)
+	// Make the static pod manifests and kubeconfigs root-only as kubeadm does.
+	for _, p := range []string{"manifests/kube-apiserver.yaml", "manifests/etcd.yaml", "admin.conf", "pki/ca.key"} {
+		if err := os.Chmod(filepath.Join(dir, "etc/kubernetes", p), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]finding.Finding{}
+	for _, f := range (&Probe{}).Run(context.Background(), env(t, dir, probes.ControlPlane)) {
+		if f.Status == finding.Error {
+			t.Errorf("error finding %s: %s", f.ID, f.Message)
+		}
+		key := f.ID + " " + f.Evidence["file"]
+		got[key] = f
+		if _, ok := got[f.ID]; !ok {
+			got[f.ID] = f
+		}
+	}
+	const P, F = finding.Pass, finding.Fail
+	want := map[string]finding.Status{
+		"controlplane.apiserver.anonymous-auth":             F, // default true: kubeadm does not set it
+		"controlplane.apiserver.authorization-always-allow": P,
+		"controlplane.apiserver.authorization-node":         P,
+		"controlplane.apiserver.authorization-rbac":         P,
+		"controlplane.apiserver.insecure-port":              P,
+		"controlplane.apiserver.profiling":                  F,
+		"controlplane.apiserver.audit-log":                  F,
+		"controlplane.apiserver.encryption-provider":        F,
+		"controlplane.apiserver.kubelet-client-cert":        P,
+		"controlplane.apiserver.kubelet-ca":                 F,
+		"controlplane.apiserver.tls-cert":                   P,
+		"controlplane.apiserver.tls-cipher-suites":          F,
+		"controlplane.etcd.client-cert-auth":                P,
+		"controlplane.etcd.peer-client-cert-auth":           P,
+		"controlplane.etcd.peer-tls":                        P,
+		"controlplane.etcd.auto-tls":                        P,
+		"controlplane.scheduler.bind-address":               P,
+		"controlplane.controller-manager.bind-address":      P,
+		"controlplane.scheduler.profiling":                  F,
+		"controlplane.kube-apiserver-manifest-permissions /etc/kubernetes/manifests/kube-apiserver.yaml": P,
+		"controlplane.kube-scheduler-manifest-permissions /etc/kubernetes/manifests/kube-scheduler.yaml": F,
+		"controlplane.kubeconfig-permissions /etc/kubernetes/admin.conf":                                 P,
+		"controlplane.kubeconfig-permissions /etc/kubernetes/scheduler.conf":                             F,
+		"controlplane.pki-key-permissions /etc/kubernetes/pki/ca.key":                                    P,
+		"controlplane.pki-key-permissions /etc/kubernetes/pki/apiserver.key":                             F,
+		"controlplane.pki-cert-permissions /etc/kubernetes/pki/etcd/ca.crt":                              F,
+	}
+	for id, st := range want {
+		f, ok := got[id]
+		if !ok {
+			t.Errorf("%s: no finding", id)
+			continue
+		}
+		if f.Status != st {
+			t.Errorf("%s: %s, want %s (%s)", id, f.Status, st, f.Message)
+		}
+	}
+	if src := got["controlplane.apiserver.anonymous-auth"].Evidence["anonymous-auth.source"]; !strings.Contains(src, "default") {
+		t.Errorf("anonymous-auth source %q should name the default", src)
+	}
+}
+
+func TestWorkerSkips(t *testing.T) {
+	fs := (&Probe{}).Run(context.Background(), env(t, t.TempDir(), probes.Worker))
+	if len(fs) != 1 || fs[0].Status != finding.Skip {
+		t.Fatalf("want one skip, got %+v", fs)
+	}
+}
+
+func TestBadManifests(t *testing.T) {
+	for name, body := range map[string]string{
+		"malformed":    "apiVersion: v1\nkind: Pod\nspec:\n  containers: [\n",
+		"wrong kind":   "apiVersion: apps/v1\nkind: Deployment\n",
+		"binary":       "\x00\xff\xfe",
+		"no container": "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: other\n    command: [other]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "etc/kubernetes/manifests/etcd.yaml")
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var errs int
+			for _, f := range (&Probe{}).Run(context.Background(), env(t, dir, probes.ControlPlane)) {
+				if f.Status == finding.Error {
+					errs++
+					if !strings.Contains(f.Message, "/etc/kubernetes/manifests/etcd.yaml") {
+						t.Errorf("message %q does not name the manifest", f.Message)
+					}
+				}
+				if strings.HasPrefix(f.ID, "controlplane.etcd.") && f.Status == finding.Pass {
+					t.Errorf("%s passed on a broken manifest", f.ID)
+				}
+			}
+			if errs != 1 {
+				t.Errorf("want one error finding, got %d", errs)
+			}
+		})
+	}
+}
+
+// BenchmarkKubeletAndControlPlane runs both probes on the kubeadm
+// control-plane fixture, as one scan of such a node does.
+func BenchmarkKubeletAndControlPlane(b *testing.B) {
+	e := env(b, copyTree(b, fixture), probes.ControlPlane)
+	ps := []probes.Probe{&kubelet.Probe{}, &Probe{}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range ps {
+			if len(p.Run(ctx, e)) == 0 {
+				b.Fatal("no findings")
+			}
+		}
+	}
+}

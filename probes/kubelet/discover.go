@@ -1,0 +1,95 @@
+package kubelet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+)
+
+// ErrNotFound means the host has no kubelet: no process and no unit.
+var ErrNotFound = errors.New("no kubelet process and no kubelet.service unit under the host root")
+
+// kubeletProcess is a running kubelet.
+type kubeletProcess struct {
+	PID  int
+	Args []string // argv, argv[0] included
+	Cwd  string
+}
+
+// findProcess returns the running kubelet with the lowest pid, if any.
+func findProcess(root *hostfs.Root) (*kubeletProcess, error) {
+	names, err := root.ReadDirNames("/proc")
+	if err != nil {
+		return nil, nil // no /proc under the root: judge the unit instead
+	}
+	best := -1
+	for _, n := range names {
+		pid, err := strconv.Atoi(n)
+		if err != nil || (best >= 0 && pid >= best) {
+			continue
+		}
+		comm, err := root.ReadFileLimit("/proc/"+n+"/comm", 64)
+		if err != nil || string(bytes.TrimSpace(comm)) != "kubelet" {
+			continue
+		}
+		best = pid
+	}
+	if best < 0 {
+		return nil, nil
+	}
+	dir := "/proc/" + strconv.Itoa(best)
+	data, err := root.ReadFileLimit(dir+"/cmdline", 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet process %d: %w", best, err)
+	}
+	args := ParseProcCmdline(data)
+	if len(args) == 0 {
+		return nil, fmt.Errorf("kubelet process %d: %s/cmdline is empty (a zombie or kernel thread)", best, dir)
+	}
+	p := &kubeletProcess{PID: best, Args: args, Cwd: "/"}
+	if d, err := root.OpenDir(dir); err == nil {
+		// cwd is a magic link: read its target, never follow it.
+		if t, err := d.Readlink("cwd"); err == nil && path.IsAbs(t) {
+			p.Cwd = t
+		}
+		d.Close()
+	}
+	return p, nil
+}
+
+// Find locates the kubelet and computes its effective configuration: the
+// running process when there is one, else the systemd unit it would start
+// from. The returned Effective is non-nil whenever the kubelet was found,
+// even if resolving its configuration failed.
+func Find(root *hostfs.Root) (*Effective, *serviceUnit, error) {
+	unit, unitErr := findUnit(root, "kubelet.service")
+	proc, err := findProcess(root)
+	if err != nil {
+		return nil, unit, err
+	}
+	if proc != nil {
+		e, err := Resolve(root, proc.Args[1:], proc.Cwd)
+		e.Found, e.PID = fmt.Sprintf("process %d (%s)", proc.PID, proc.Args[0]), proc.PID
+		if unit != nil {
+			e.UnitFiles, e.EnvFiles = unit.Files, unit.EnvFiles
+		}
+		return e, unit, err
+	}
+	if unitErr != nil {
+		return &Effective{Found: "systemd unit kubelet.service"}, unit, unitErr
+	}
+	if unit == nil {
+		return nil, nil, ErrNotFound
+	}
+	if unit.Masked {
+		return nil, unit, fmt.Errorf("the kubelet is not running and its unit %s is masked", unit.Files[0])
+	}
+	e, err := Resolve(root, unit.ExecArgs[1:], "/")
+	e.Found = "systemd unit " + unit.Files[0] + " (kubelet not running)"
+	e.UnitFiles, e.EnvFiles = unit.Files, unit.EnvFiles
+	return e, unit, err
+}

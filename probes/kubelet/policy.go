@@ -1,0 +1,59 @@
+package kubelet
+
+import (
+	"crypto/tls"
+	_ "embed"
+	"fmt"
+
+	"github.com/nodeguard/nodeguard/agent/policy"
+)
+
+//go:embed policy.yaml
+var defaultPolicy []byte
+
+func init() {
+	policy.Register(Name, defaultPolicy, func() any { return new(Policy) })
+}
+
+// Policy is the `kubelet` section of the policy file.
+type Policy struct {
+	// TLSCipherSuites are the suites the kubelet may be configured with
+	// (Go / IANA names as the kubelet's --tls-cipher-suites takes them).
+	TLSCipherSuites []string `json:"tlsCipherSuites"`
+	// MinEventRecordQPS is the lowest acceptable eventRecordQPS; 0 (no
+	// limit) is always accepted.
+	MinEventRecordQPS int32 `json:"minEventRecordQPS"`
+}
+
+// Validate rejects cipher names the kubelet would not accept.
+func (p *Policy) Validate() error {
+	for _, c := range p.TLSCipherSuites {
+		if !knownCipher(c) {
+			return fmt.Errorf("tlsCipherSuites: unknown cipher suite %q", c)
+		}
+	}
+	if p.MinEventRecordQPS < 0 {
+		return fmt.Errorf("minEventRecordQPS: %d is negative", p.MinEventRecordQPS)
+	}
+	return nil
+}
+
+// cipherAliases are the pre-RFC names that Go and the kubelet also accept.
+var cipherAliases = map[string]bool{
+	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": true,
+	"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305":   true,
+}
+
+func knownCipher(name string) bool {
+	if cipherAliases[name] {
+		return true
+	}
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range list {
+			if c.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
