@@ -30,9 +30,11 @@ type ownerScan struct {
 	denied  int // processes whose fd table could not be read (permission)
 }
 
-// scanOwners walks HOSTROOT/proc/<pid>/fd like ss -p does, keeping only the
-// inodes in want. Processes that exit mid-scan are skipped silently: that is
-// normal on a busy node, not an error.
+// scanOwners walks HOSTROOT/proc/<pid>/fd like ss -p does and maps socket
+// inodes to the pids holding them. With want nil it keeps every socket, so
+// that a cold scan can walk while the socket tables are still being read;
+// limit then drops the others. Processes that exit mid-scan are skipped
+// silently: that is normal on a busy node, not an error.
 func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error) {
 	proc, err := root.OpenDir("/proc")
 	if err != nil {
@@ -43,23 +45,18 @@ func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error)
 	if err != nil {
 		return nil, err
 	}
-	pids := make([]int, 0, len(names))
+	next := make(chan int, len(names))
 	for _, n := range names {
 		if pid, err := strconv.Atoi(n); err == nil && pid > 0 {
-			pids = append(pids, pid)
+			next <- pid
 		}
 	}
+	close(next)
 
 	res := &ownerScan{byInode: map[uint64][]int{}, procs: map[int]*Process{}}
 	var mu sync.Mutex
-	workers := min(runtime.GOMAXPROCS(0), 4)
-	next := make(chan int, len(pids))
-	for _, p := range pids {
-		next <- p
-	}
-	close(next)
 	var wg sync.WaitGroup
-	for range workers {
+	for range min(runtime.GOMAXPROCS(0), 4) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -67,11 +64,8 @@ func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error)
 			denied := 0
 			for pid := range next {
 				found, err := socketInodes(root, pid, want)
-				if err != nil {
-					if errors.Is(err, fs.ErrPermission) {
-						denied++
-					}
-					continue
+				if err != nil && errors.Is(err, fs.ErrPermission) {
+					denied++
 				}
 				for _, ino := range found {
 					local[ino] = append(local[ino], pid)
@@ -86,7 +80,22 @@ func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error)
 		}()
 	}
 	wg.Wait()
+	if want != nil {
+		res.limit(root, want)
+	}
+	return res, nil
+}
+
+// limit keeps only the wanted inodes (all when want is nil) and reads the
+// processes that own them.
+func (res *ownerScan) limit(root *hostfs.Root, want map[uint64]struct{}) {
 	for ino, ps := range res.byInode {
+		if want != nil {
+			if _, ok := want[ino]; !ok {
+				delete(res.byInode, ino)
+				continue
+			}
+		}
 		sort.Ints(ps)
 		ps = compactInts(ps)
 		res.byInode[ino] = ps
@@ -96,10 +105,15 @@ func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error)
 			}
 		}
 	}
-	return res, nil
 }
 
-// socketInodes returns the wanted socket inodes among pid's open fds.
+// bigFDTable is where one process's fds are split across goroutines: a
+// server holding thousands of sockets would otherwise keep one core busy
+// while the others idle.
+const bigFDTable = 2048
+
+// socketInodes returns the socket inodes (the wanted ones, or all when want is
+// nil) among pid's open fds.
 func socketInodes(root *hostfs.Root, pid int, want map[uint64]struct{}) ([]uint64, error) {
 	d, err := root.OpenDir("/proc/" + strconv.Itoa(pid) + "/fd")
 	if err != nil {
@@ -110,6 +124,31 @@ func socketInodes(root *hostfs.Root, pid int, want map[uint64]struct{}) ([]uint6
 	if err != nil {
 		return nil, err
 	}
+	parts := 1
+	if len(fds) > bigFDTable {
+		parts = runtime.GOMAXPROCS(0)
+	}
+	outs := make([][]uint64, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	chunk := (len(fds) + parts - 1) / parts
+	for i := range parts {
+		lo, hi := min(i*chunk, len(fds)), min((i+1)*chunk, len(fds))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = readSocketLinks(d, fds[lo:hi], want)
+		}()
+	}
+	wg.Wait()
+	var out []uint64
+	for i := range outs {
+		out = append(out, outs[i]...)
+	}
+	return out, errors.Join(errs...)
+}
+
+func readSocketLinks(d *hostfs.Dir, fds []string, want map[uint64]struct{}) ([]uint64, error) {
 	var out []uint64
 	for _, fd := range fds {
 		t, err := d.Readlink(fd)
@@ -123,9 +162,12 @@ func socketInodes(root *hostfs.Root, pid int, want map[uint64]struct{}) ([]uint6
 		if !ok {
 			continue
 		}
-		if _, ok := want[ino]; ok {
-			out = append(out, ino)
+		if want != nil {
+			if _, ok := want[ino]; !ok {
+				continue
+			}
 		}
+		out = append(out, ino)
 	}
 	return out, nil
 }

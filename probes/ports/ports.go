@@ -54,14 +54,24 @@ type listener struct {
 }
 
 func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
-	dir := netDir(env.Root)
-	socks, err := readSockets(env.Root, dir)
+	// A cold scan walks every process's fds while the socket tables are
+	// read; a rescan reads the tables first, as they decide whether the last
+	// walk can be reused.
+	var early chan ownerResult
+	if p.cache == nil {
+		early = make(chan ownerResult, 1)
+		go func() {
+			res, err := scanOwners(env.Root, nil)
+			early <- ownerResult{res, err}
+		}()
+	}
+	socks, err := readSockets(env.Root, netDir(env.Root))
 	var out []finding.Finding
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
 			fmt.Errorf("reading the host's socket tables: %w", err)))
 	}
-	owners, reused, err := p.owners(env, socks)
+	owners, reused, err := p.owners(env, socks, early)
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
 			fmt.Errorf("walking %s/proc: %w", env.Root.Path(), err)))
@@ -103,7 +113,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 
 // owners returns the owners of socks, reusing the last walk when the socket
 // set is the same and every owning process is still the same process.
-func (p *Probe) owners(env *probes.Env, socks []Socket) (_ *ownerScan, reused bool, _ error) {
+func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult) (_ *ownerScan, reused bool, _ error) {
 	key := make([]uint64, len(socks))
 	want := make(map[uint64]struct{}, len(socks))
 	for i, s := range socks {
@@ -111,6 +121,16 @@ func (p *Probe) owners(env *probes.Env, socks []Socket) (_ *ownerScan, reused bo
 		want[s.Inode] = struct{}{}
 	}
 	slices.Sort(key)
+	if early != nil {
+		r := <-early
+		if r.err != nil {
+			p.cache = nil
+			return nil, false, r.err
+		}
+		r.scan.limit(env.Root, want)
+		p.cache, p.cacheKey = r.scan, key
+		return r.scan, false, nil
+	}
 	if p.cache != nil && slices.Equal(key, p.cacheKey) && p.cache.denied == 0 {
 		valid := true
 		for _, proc := range p.cache.procs {
@@ -130,6 +150,11 @@ func (p *Probe) owners(env *probes.Env, socks []Socket) (_ *ownerScan, reused bo
 	}
 	p.cache, p.cacheKey = res, key
 	return res, false, nil
+}
+
+type ownerResult struct {
+	scan *ownerScan
+	err  error
 }
 
 func agentRules(ls []probes.Listener) []Rule {

@@ -2,7 +2,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -11,13 +10,6 @@ import (
 
 	"github.com/nodeguard/nodeguard/agent/finding"
 )
-
-// WriteJSON writes the report in the documented JSON schema, compact and on
-// one line: a node with thousands of sockets yields megabytes, and indenting
-// them costs more than the scan (pipe through jq to read it).
-func WriteJSON(w io.Writer, r *finding.Report) error {
-	return json.NewEncoder(w).Encode(r)
-}
 
 // WriteTable writes failing and erroring findings first, most severe first,
 // then a one-line count of the rest; passing findings are listed only when

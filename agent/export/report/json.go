@@ -1,0 +1,154 @@
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+// WriteJSON writes the report in the documented JSON schema, compact and on
+// one line. Findings are streamed one by one through a small buffer: a node
+// with ten thousand sockets has megabytes of them, and encoding/json would
+// build the whole document in memory (and sort every evidence map by
+// reflection) first. The differential test holds it to encoding/json's output.
+func WriteJSON(w io.Writer, r *finding.Report) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	b := make([]byte, 0, 4096)
+	b = append(b, `{"node":`...)
+	b = appendString(b, r.Node)
+	b = append(b, `,"role":`...)
+	b = appendString(b, r.Role)
+	b = append(b, `,"roleReason":`...)
+	b = appendString(b, r.RoleReason)
+	b = append(b, `,"hostRoot":`...)
+	b = appendString(b, r.HostRoot)
+	b = append(b, `,"scannedAt":`...)
+	b = appendString(b, r.ScannedAt.Format(time.RFC3339Nano))
+	b = append(b, `,"findings":[`...)
+	for i := range r.Findings {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFinding(b, &r.Findings[i])
+		if len(b) > 32<<10 {
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	b = append(b, `],"summary":`...)
+	rest, err := json.Marshal(struct {
+		Summary finding.Summary    `json:"summary"`
+		Probes  []finding.ProbeRun `json:"probes"`
+	}{r.Summary, r.Probes})
+	if err != nil {
+		return err
+	}
+	// rest is {"summary":{...},"probes":[...]}: splice its fields in.
+	b = append(b, rest[len(`{"summary":`):]...)
+	b = append(b, '\n')
+	if _, err := bw.Write(b); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func appendFinding(b []byte, f *finding.Finding) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, f.ID)
+	b = append(b, `,"probe":`...)
+	b = appendString(b, f.Probe)
+	b = append(b, `,"status":`...)
+	b = appendString(b, string(f.Status))
+	b = append(b, `,"severity":`...)
+	b = appendString(b, string(f.Severity))
+	b = append(b, `,"title":`...)
+	b = appendString(b, f.Title)
+	b = append(b, `,"message":`...)
+	b = appendString(b, f.Message)
+	b = append(b, `,"remediation":`...)
+	b = appendString(b, f.Remediation)
+	b = append(b, `,"references":[`...)
+	for i, ref := range f.References {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, ref)
+	}
+	b = append(b, `],"evidence":{`...)
+	var keysBuf [16]string
+	keys := keysBuf[:0]
+	for k := range f.Evidence {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, f.Evidence[k])
+	}
+	return append(b, "}}"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString quotes s as encoding/json does, HTML escaping aside: control
+// characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
+// escaped for JavaScript consumers.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

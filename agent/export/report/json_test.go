@@ -1,0 +1,89 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+var awkward = []string{"", "plain", `quo"te`, `back\slash`, "tab\there", "nl\nx", "cr\rx", "\x00\x01\x1f\x7f",
+	"ünïcødé", "bad \xff\xfe utf8", "trunc \xe2\x82", "\u2028\u2029", "<html>&amp;", "emoji 🛡️", "\u00a0"}
+
+func randomString(r *rand.Rand) string {
+	var sb strings.Builder
+	for range r.IntN(4) {
+		sb.WriteString(awkward[r.IntN(len(awkward))])
+	}
+	return sb.String()
+}
+
+func randomReport(r *rand.Rand) *finding.Report {
+	rep := &finding.Report{Node: randomString(r), Role: "worker", RoleReason: randomString(r), HostRoot: randomString(r),
+		ScannedAt: time.Unix(r.Int64N(2e9), r.Int64N(1e9)).UTC()}
+	for range r.IntN(20) {
+		f := finding.Finding{ID: randomString(r), Probe: randomString(r), Status: finding.Fail, Severity: finding.High,
+			Title: randomString(r), Message: randomString(r), Remediation: randomString(r)}
+		for range r.IntN(3) {
+			f.References = append(f.References, randomString(r))
+		}
+		f.Evidence = map[string]string{}
+		for range r.IntN(20) {
+			f.Evidence[randomString(r)] = randomString(r)
+		}
+		rep.Findings = append(rep.Findings, f)
+	}
+	rep.Probes = []finding.ProbeRun{{Name: randomString(r), DurationSeconds: r.Float64(), Errors: r.IntN(3)}}
+	rep.Finalize()
+	return rep
+}
+
+// TestJSONMatchesEncodingJSON holds the streaming writer to encoding/json:
+// both documents must decode to the same value.
+func TestJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		rep := randomReport(r)
+		var mine bytes.Buffer
+		if err := WriteJSON(&mine, rep); err != nil {
+			t.Fatal(err)
+		}
+		ref, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(mine.Bytes(), &a); err != nil {
+			t.Fatalf("report %d: invalid JSON: %v\n%s", i, err, mine.String())
+		}
+		if err := json.Unmarshal(ref, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("report %d differs\nmine: %s\nref:  %s", i, mine.String(), ref)
+		}
+		if !json.Valid(mine.Bytes()) || bytes.Count(mine.Bytes(), []byte("\n")) != 1 {
+			t.Fatalf("report %d: not one valid line", i)
+		}
+	}
+}
+
+func BenchmarkWriteJSON10k(b *testing.B) {
+	rep := &finding.Report{Node: "n", ScannedAt: time.Now()}
+	for i := range 10000 {
+		rep.Findings = append(rep.Findings, finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail,
+			Severity: finding.Low, Title: "Unexpected open port", Message: "TCP 127.0.0.1:40000 (listeners, pid 4242) is not in the port table of a worker node",
+			Remediation: "Stop or rebind the service.", References: []string{"Kubernetes security guidance 5.4.1"},
+			Evidence: map[string]string{"protocol": "tcp", "address": "127.0.0.1", "port": "40000", "pid": "4242",
+				"process": "listeners", "executable": "/tmp/listeners", "inode": string(rune('0' + i%10))}})
+	}
+	rep.Finalize()
+	for b.Loop() {
+		WriteJSON(&bytes.Buffer{}, rep)
+	}
+}
