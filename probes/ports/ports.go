@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
 )
@@ -43,6 +44,8 @@ type Probe struct {
 	lastRole     probes.Role
 	lastPolicy   *Policy
 	lastAgent    []probes.Listener
+
+	useDiag *bool // decided on the first scan
 }
 
 func (*Probe) Name() string { return Name }
@@ -65,7 +68,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			early <- ownerResult{res, err}
 		}()
 	}
-	socks, err := readSockets(env.Root, netDir(env.Root))
+	socks, err := p.sockets(env.Root)
 	var out []finding.Finding
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
@@ -150,6 +153,27 @@ func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult
 	}
 	p.cache, p.cacheKey = res, key
 	return res, false, nil
+}
+
+// sockets lists the host's sockets through sock_diag when the agent shares
+// the host's network namespace, else from HOSTROOT/proc/1/net (or
+// /proc/net): the only way into a host tree that is not the running host.
+func (p *Probe) sockets(root *hostfs.Root) ([]Socket, error) {
+	if p.useDiag == nil {
+		same := sameNetNS(root)
+		p.useDiag = &same
+	}
+	if *p.useDiag {
+		socks, err := diagSockets()
+		if err == nil {
+			return socks, nil
+		}
+		// Refused (no CAP_NET_ADMIN is needed, but a seccomp profile may
+		// block netlink): the files give the same answer, more slowly.
+		no := false
+		p.useDiag = &no
+	}
+	return readSockets(root, netDir(root))
 }
 
 type ownerResult struct {

@@ -239,3 +239,56 @@ func TestAgreesWithSS(t *testing.T) {
 	}
 	t.Fatal("the host's socket set never held still long enough to compare")
 }
+
+// TestDiagAgreesWithProcNet compares the two socket readers on this host: the
+// sock_diag dump and the /proc/net tables must list the same sockets.
+func TestDiagAgreesWithProcNet(t *testing.T) {
+	requireSS(t)
+	openTestSockets(t)
+	root, err := hostfs.Open("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	key := func(ss []Socket) string {
+		var k []string
+		for _, s := range ss {
+			k = append(k, fmt.Sprintf("%s %s %d", s.Protocol, netip.AddrPortFrom(s.Addr, s.Port), s.Inode))
+		}
+		sort.Strings(k)
+		return strings.Join(k, "\n")
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		a, err := diagSockets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := readSockets(root, "/proc/net")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := diagSockets()
+		if key(a) != key(c) {
+			continue // the host changed meanwhile
+		}
+		if key(a) != key(b) {
+			t.Fatalf("sock_diag and /proc/net disagree\nsock_diag:\n%s\n/proc/net:\n%s", key(a), key(b))
+		}
+		if len(a) < 12 {
+			t.Fatalf("only %d sockets", len(a))
+		}
+		return
+	}
+	t.Fatal("the host's socket set never held still long enough to compare")
+}
+
+func TestParseDiagMsgRejectsShortRecords(t *testing.T) {
+	if _, err := parseDiagMsg(make([]byte, 40), "tcp"); err == nil {
+		t.Fatal("want an error for a short record")
+	}
+	m := make([]byte, sizeofInetDiagMsg)
+	m[0] = 99
+	if _, err := parseDiagMsg(m, "tcp"); err == nil {
+		t.Fatal("want an error for an unknown family")
+	}
+}
