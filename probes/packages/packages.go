@@ -8,6 +8,7 @@ package packages
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/packages/apk"
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
+	"github.com/nodeguard/nodeguard/probes/packages/dnf"
 	"github.com/nodeguard/nodeguard/probes/packages/osv"
 	"github.com/nodeguard/nodeguard/probes/packages/rpm"
 )
@@ -51,8 +53,12 @@ func init() { probes.Register(Name, func() probes.Probe { return &Probe{now: tim
 type Probe struct {
 	now    func() time.Time
 	cached *deb.Result
-	osvKey string
-	osvDB  *osv.DB
+	// rpmCached and apkCached are the last rpm/dnf and apk evaluations,
+	// reused while none of their inputs changed.
+	rpmCached *inventory
+	apkCached *inventory
+	osvKey    string
+	osvDB     *osv.DB
 }
 
 func (*Probe) Name() string { return Name }
@@ -67,13 +73,23 @@ type inventory struct {
 	manager  string // dpkg, rpm, apk
 	db       string // the database file, for messages
 	packages []pkg
-	// Updates are known only for dpkg/apt; elsewhere the counts are unknown.
+	// updatesKnown is false when no package manager metadata tells the
+	// candidates: the counts are unknown, not zero.
 	updatesKnown bool
+	// securityKnown is false where the metadata has no notion of security
+	// (apk): upgradable counts are real, security counts unknown.
+	securityKnown bool
+	// updatesSource is where candidates come from (apt-lists, dnf-cache...).
+	updatesSource string
+	unknownReason string
+	// evidence is manager-specific evidence for the updates finding.
+	evidence     map[string]string
 	updates      []deb.Upgrade
 	masked       []deb.Masked
 	lists        int
 	listsUpdated time.Time
 	problems     []deb.Problem
+	inputs       []deb.FileID
 }
 
 func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
@@ -117,8 +133,8 @@ func (p *Probe) inventory(root *hostfs.Root) (*inventory, error) {
 			}
 			p.cached = res
 		}
-		inv := &inventory{manager: "dpkg", db: cfg.Status, updatesKnown: true,
-			updates: res.Upgrades, masked: res.Masked, lists: res.Lists,
+		inv := &inventory{manager: "dpkg", db: cfg.Status, updatesKnown: true, securityKnown: true,
+			updatesSource: "apt-lists", updates: res.Upgrades, masked: res.Masked, lists: res.Lists,
 			listsUpdated: res.ListsUpdated, problems: res.Problems}
 		for _, in := range res.Installed {
 			inv.packages = append(inv.packages, pkg{in.Name, in.Version, in.Arch, in.Source, in.SourceVersion})
@@ -130,36 +146,125 @@ func (p *Probe) inventory(root *hostfs.Root) (*inventory, error) {
 		return inv, nil
 	}
 	if root.Exists(apk.Path) {
-		f, err := root.Open(apk.Path)
-		if err != nil {
-			return nil, err
+		if p.apkCached != nil && unchanged(root, p.apkCached.inputs) {
+			return p.apkCached, nil
 		}
-		defer f.Close()
-		pkgs, err := apk.Parse(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", apk.Path, err)
-		}
-		inv := &inventory{manager: "apk", db: apk.Path}
-		for _, a := range pkgs {
-			inv.packages = append(inv.packages, pkg{a.Name, a.Version, a.Arch, a.Origin, a.Version})
-		}
-		return inv, nil
+		inv, err := apkInventory(root)
+		p.apkCached = inv
+		return inv, err
 	}
 	for _, db := range rpm.Paths {
 		if !root.Exists(db) {
 			continue
 		}
-		pkgs, err := rpm.Read(root, db)
-		if err != nil {
-			return nil, err
+		if p.rpmCached != nil && p.rpmCached.db == db && unchanged(root, p.rpmCached.inputs) {
+			return p.rpmCached, nil
 		}
-		inv := &inventory{manager: "rpm", db: db}
-		for _, r := range pkgs {
-			inv.packages = append(inv.packages, pkg{r.Name, r.EVR(), r.Arch, r.SourceName(), r.EVR()})
-		}
-		return inv, nil
+		inv, err := rpmInventory(root, db)
+		p.rpmCached = inv
+		return inv, err
 	}
 	return nil, nil
+}
+
+// rpmInventory reads the rpmdb and, from the dnf/yum metadata caches, the
+// pending updates.
+func rpmInventory(root *hostfs.Root, db string) (*inventory, error) {
+	ids := fileIDs(root, []string{db})
+	pkgs, err := rpm.Read(root, db)
+	if err != nil {
+		return nil, err
+	}
+	inv := &inventory{manager: "rpm", db: db, evidence: map[string]string{}}
+	for _, r := range pkgs {
+		inv.packages = append(inv.packages, pkg{r.Name, r.EVR(), r.Arch, r.SourceName(), r.EVR()})
+	}
+	res := dnf.Scan(root, pkgs)
+	inv.inputs = append(ids, fileIDs(root, res.Inputs)...)
+	for _, pr := range res.Problems {
+		inv.problems = append(inv.problems, deb.Problem{File: pr.File, Err: errors.New(strings.TrimPrefix(pr.Error(), pr.File+": "))})
+	}
+	if len(res.Uncached) > 0 {
+		inv.evidence["repos_without_cache"] = strings.Join(res.Uncached, ",")
+	}
+	if !res.Known() {
+		inv.unknownReason = "no enabled dnf/yum repository has metadata in the local cache (dnf makecache never ran, or the cache was cleaned)"
+		return inv, nil
+	}
+	inv.updatesKnown, inv.securityKnown = true, true
+	inv.updatesSource = strings.Join(res.Sources, "+")
+	inv.evidence["repos"] = strings.Join(res.Repos, ",")
+	inv.lists, inv.listsUpdated = len(res.Repos), res.Updated
+	for _, u := range res.Updates {
+		inv.updates = append(inv.updates, deb.Upgrade{Name: u.Name, Arch: u.Arch, Installed: u.Installed,
+			Candidate: u.Candidate, Security: u.Security, Archives: []string{u.Repo}})
+	}
+	var advisories []string
+	for _, u := range res.Updates {
+		advisories = append(advisories, u.Advisories...)
+	}
+	for _, m := range res.Masked {
+		inv.masked = append(inv.masked, deb.Masked{Name: m.Name, Arch: m.Arch, Candidate: m.Installed, SecurityVersion: m.SecurityVersion})
+		advisories = append(advisories, m.Advisory)
+	}
+	if len(advisories) > 0 {
+		inv.evidence["advisories"] = strings.Join(dedupe(sortStrings(advisories)), ",")
+	}
+	return inv, nil
+}
+
+// apkInventory reads apk's installed database and, from the index cache
+// apk update leaves, the pending updates. apk's indexes carry no security
+// information: security counts are unknown, upgradable counts real.
+func apkInventory(root *hostfs.Root) (*inventory, error) {
+	ids := fileIDs(root, []string{apk.Path})
+	f, err := root.Open(apk.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	pkgs, err := apk.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", apk.Path, err)
+	}
+	inv := &inventory{manager: "apk", db: apk.Path, evidence: map[string]string{}}
+	for _, a := range pkgs {
+		inv.packages = append(inv.packages, pkg{a.Name, a.Version, a.Arch, a.Origin, a.Version})
+	}
+	res := apk.ScanUpdates(root, pkgs)
+	inv.inputs = append(ids, fileIDs(root, res.Inputs)...)
+	for _, pr := range res.Problems {
+		inv.problems = append(inv.problems, deb.Problem{File: pr.File, Err: pr.Err})
+	}
+	if len(res.Uncached) > 0 {
+		inv.evidence["repos_without_cache"] = strings.Join(res.Uncached, ",")
+	}
+	if !res.Known() {
+		inv.unknownReason = "no configured apk repository has an index in the local cache (apk update never ran, or the cache was cleaned as in most container images)"
+		return inv, nil
+	}
+	inv.updatesKnown, inv.updatesSource = true, "apkindex-cache"
+	inv.evidence["security_source"] = "none: apk indexes carry no security information"
+	inv.lists, inv.listsUpdated = len(res.Repos), res.Updated
+	for _, u := range res.Updates {
+		inv.updates = append(inv.updates, deb.Upgrade{Name: u.Name, Arch: u.Arch, Installed: u.Installed, Candidate: u.Candidate, Archives: []string{u.Repo}})
+	}
+	return inv, nil
+}
+
+// fileIDs notes the identity of each input; a missing one is noted as
+// missing, so that its appearance counts as a change.
+func fileIDs(root *hostfs.Root, paths []string) []deb.FileID {
+	out := make([]deb.FileID, 0, len(paths))
+	for _, p := range paths {
+		fi, err := root.Stat(p)
+		if err != nil {
+			out = append(out, deb.FileID{Path: p, Dev: -1, Ino: -1})
+			continue
+		}
+		out = append(out, fileID(p, fi))
+	}
+	return out
 }
 
 // unchanged reports whether every input still has the identity it had.
@@ -167,6 +272,9 @@ func unchanged(root *hostfs.Root, inputs []deb.FileID) bool {
 	for _, in := range inputs {
 		fi, err := root.Stat(in.Path)
 		if err != nil {
+			if in.Dev == -1 && in.Ino == -1 {
+				continue // still missing
+			}
 			return false
 		}
 		id := fileID(in.Path, fi)
@@ -193,7 +301,7 @@ func problemFinding(pr deb.Problem) finding.Finding {
 		f.Severity = finding.Low
 		f.Remediation = "Run apt-get update, which removes lists of sources that are no longer configured."
 	} else {
-		f.Remediation = "Repair or regenerate the file (apt-get update for package lists); it was left out of the counts."
+		f.Remediation = "Repair or regenerate the file (apt-get update, dnf makecache or apk update refresh package metadata); it was left out of the counts."
 	}
 	f.Evidence = map[string]string{"file": pr.File}
 	return f
@@ -218,8 +326,16 @@ func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) find
 			"packages": strconv.Itoa(len(inv.packages)),
 		}}
 	f.Message = fmt.Sprintf("%s: %d packages installed (%s)", d, len(inv.packages), inv.manager)
-	if inv.manager == "dpkg" {
+	switch inv.manager {
+	case "dpkg":
 		f.Evidence["lists"] = strconv.Itoa(inv.lists)
+	case "rpm", "apk":
+		if inv.updatesKnown {
+			f.Evidence["repos"] = strconv.Itoa(inv.lists)
+		}
+	}
+	if inv.updatesSource != "" {
+		f.Evidence["updates_source"] = inv.updatesSource
 	}
 	if age, ok := listsAge(inv, now); ok {
 		f.Evidence["lists_age_seconds"] = strconv.FormatInt(int64(age.Seconds()), 10)
@@ -229,7 +345,7 @@ func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) find
 			f.Status, f.Severity = finding.Fail, pol.StaleListsSeverity
 			f.Title = "Package lists are stale"
 			f.Message += fmt.Sprintf(", more than %s: pending-update counts may be too low", pol.staleAfter)
-			f.Remediation = "Run apt-get update regularly (apt-daily.timer or unattended-upgrades)."
+			f.Remediation = refreshRemediation[inv.manager]
 			f.Evidence["stale"] = "true"
 		} else {
 			f.Evidence["stale"] = "false"
@@ -238,6 +354,20 @@ func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) find
 		f.Message += "; no package lists of a configured source (apt-get update never ran?)"
 	}
 	return f
+}
+
+// refreshRemediation says how each package manager refreshes its metadata.
+var refreshRemediation = map[string]string{
+	"dpkg": "Run apt-get update regularly (apt-daily.timer or unattended-upgrades).",
+	"rpm":  "Refresh the repository metadata regularly (dnf makecache, dnf-makecache.timer, or yum makecache).",
+	"apk":  "Refresh the package indexes regularly (apk update).",
+}
+
+// upgradeRemediation says how each package manager installs the updates.
+var upgradeRemediation = map[string]string{
+	"dpkg": "Install the updates (apt-get upgrade, or let unattended-upgrades do it) and drain and reboot the node if the kernel or libc changed; review pins that hold back security versions.",
+	"rpm":  "Install the updates (dnf upgrade --security, or dnf-automatic) and drain and reboot the node if the kernel or glibc changed; review excludes that hold back security versions.",
+	"apk":  "Install the updates (apk upgrade) and drain and reboot the node if the kernel or musl changed.",
 }
 
 func names(ups []deb.Upgrade, max int, onlySecurity bool) string {
@@ -272,15 +402,24 @@ func dedupe(s []string) []string {
 
 func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding {
 	f := finding.Finding{ID: IDSecurityUpdates, Probe: Name, References: patchRefs, Evidence: map[string]string{}}
+	for k, v := range inv.evidence {
+		f.Evidence[k] = v
+	}
+	if inv.updatesSource != "" {
+		f.Evidence["updates_source"] = inv.updatesSource
+	}
 	if !inv.updatesKnown {
 		f.Status, f.Severity = finding.Skip, finding.Info
 		f.Title = "Pending updates unknown"
-		switch inv.manager {
-		case "dpkg":
+		switch {
+		case inv.unknownReason != "":
+			f.Message = inv.unknownReason + "; pending updates are unknown, not zero"
+		case inv.manager == "dpkg":
 			f.Message = "apt has no package lists for the configured sources, so pending updates cannot be told"
 		default:
-			f.Message = fmt.Sprintf("pending updates of %s hosts are not judged offline; the count is unknown, not zero", inv.manager)
+			f.Message = fmt.Sprintf("pending updates of %s hosts cannot be told offline; the count is unknown, not zero", inv.manager)
 		}
+		f.Remediation = refreshRemediation[inv.manager]
 		f.Evidence["upgradable"], f.Evidence["security"], f.Evidence["masked_security"] = "unknown", "unknown", "unknown"
 		return f
 	}
@@ -291,15 +430,19 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 		}
 	}
 	f.Evidence["upgradable"] = strconv.Itoa(len(inv.updates))
-	f.Evidence["security"] = strconv.Itoa(sec)
-	f.Evidence["masked_security"] = strconv.Itoa(len(inv.masked))
 	f.Evidence["packages"] = names(inv.updates, pol.MaxNames, false)
-	f.Evidence["security_packages"] = names(inv.updates, pol.MaxNames, true)
-	var masked []string
-	for _, m := range inv.masked {
-		masked = append(masked, m.Name)
+	if inv.securityKnown {
+		f.Evidence["security"] = strconv.Itoa(sec)
+		f.Evidence["masked_security"] = strconv.Itoa(len(inv.masked))
+		f.Evidence["security_packages"] = names(inv.updates, pol.MaxNames, true)
+		var masked []string
+		for _, m := range inv.masked {
+			masked = append(masked, m.Name)
+		}
+		f.Evidence["masked_packages"] = limitNames(masked, pol.MaxNames)
+	} else {
+		f.Evidence["security"], f.Evidence["masked_security"] = "unknown", "unknown"
 	}
-	f.Evidence["masked_packages"] = limitNames(masked, pol.MaxNames)
 	stale := false
 	if age, ok := listsAge(inv, now); ok {
 		f.Evidence["lists_age_seconds"] = strconv.FormatInt(int64(age.Seconds()), 10)
@@ -308,18 +451,35 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 	f.Evidence["stale"] = strconv.FormatBool(stale)
 	staleNote := ""
 	if stale {
-		staleNote = fmt.Sprintf(" (from package lists older than %s: there may be more)", pol.staleAfter)
+		staleNote = fmt.Sprintf(" (from package metadata older than %s: there may be more)", pol.staleAfter)
+	}
+	if missing := inv.evidence["repos_without_cache"]; missing != "" {
+		staleNote += fmt.Sprintf("; enabled repos without a metadata cache are not counted (%s)", missing)
+	}
+	hold := "pinning"
+	if inv.manager == "rpm" {
+		hold = "an exclude"
 	}
 	switch {
+	case !inv.securityKnown && len(inv.updates) > 0:
+		f.Status, f.Severity = finding.Fail, finding.Low
+		f.Title = "Updates pending, security unknown"
+		f.Message = fmt.Sprintf("%d upgradable packages (%s); %s metadata does not say which updates fix security issues (security unknown; the osvBundle policy matches advisories)",
+			len(inv.updates), f.Evidence["packages"], inv.manager)
+		f.Remediation = upgradeRemediation[inv.manager]
+	case !inv.securityKnown:
+		f.Status, f.Severity = finding.Pass, finding.Info
+		f.Title = "No updates pending"
+		f.Message = fmt.Sprintf("no upgradable packages; %s metadata has no security information (security unknown)", inv.manager)
 	case sec > 0 || len(inv.masked) > 0:
 		f.Status, f.Severity = finding.Fail, pol.SecurityUpdatesSeverity
 		f.Title = "Security updates pending"
 		f.Message = fmt.Sprintf("%d of %d upgradable packages have security updates (%s)", sec, len(inv.updates), f.Evidence["security_packages"])
 		if len(inv.masked) > 0 {
-			f.Message += fmt.Sprintf("; %d more have a newer security version that pinning keeps from being installed (%s)",
-				len(inv.masked), f.Evidence["masked_packages"])
+			f.Message += fmt.Sprintf("; %d more have a newer security version that %s keeps from being installed (%s)",
+				len(inv.masked), hold, f.Evidence["masked_packages"])
 		}
-		f.Remediation = "Install the updates (apt-get upgrade, or let unattended-upgrades do it) and drain and reboot the node if the kernel or libc changed; review pins that hold back security versions."
+		f.Remediation = upgradeRemediation[inv.manager]
 	default:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "No security updates pending"

@@ -199,12 +199,33 @@ func TestAlpine(t *testing.T) {
 	if inv.Evidence["package_manager"] != "apk" || inv.Evidence["packages"] != "3" || inv.Evidence["distribution"] != "Alpine Linux v3.19" {
 		t.Errorf("inventory: %+v", inv)
 	}
+	if inv.Evidence["updates_source"] != "apkindex-cache" || inv.Evidence["repos"] != "3" || inv.Evidence["stale"] != "false" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	// Upgradable counts are real; apk has no security metadata, and says so.
 	up := one(t, fs, IDSecurityUpdates)
-	if up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" || up.Evidence["security"] != "unknown" {
-		t.Errorf("apk updates must be unknown, not zero: %+v", up)
+	for k, want := range map[string]string{
+		"upgradable": "2", "security": "unknown", "masked_security": "unknown", "packages": "busybox,musl",
+		"updates_source": "apkindex-cache",
+	} {
+		if up.Evidence[k] != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		}
+	}
+	if up.Status != finding.Fail || !strings.Contains(up.Evidence["security_source"], "no security information") ||
+		!strings.Contains(up.Message, "security unknown") {
+		t.Errorf("alpine updates: %+v", up)
 	}
 	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "6.6.14-0-virt" {
 		t.Errorf("alpine reboot: %+v", rb)
+	}
+	// Without the index cache (as in most images) the counts are unknown, not zero.
+	dir := copyTree(t, "testdata/alpine")
+	os.RemoveAll(filepath.Join(dir, "var/cache/apk"))
+	up = one(t, run(t, &Probe{now: time.Now}, dir, nil), IDSecurityUpdates)
+	if up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" || up.Evidence["security"] != "unknown" ||
+		up.Evidence["repos_without_cache"] == "" {
+		t.Errorf("apk updates without a cache must be unknown, not zero: %+v", up)
 	}
 }
 
@@ -333,5 +354,74 @@ func TestRPMHost(t *testing.T) {
 	}
 	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "5.14.0-362.8.1.el9_3.noarch" {
 		t.Errorf("rpm reboot: %+v", rb)
+	}
+}
+
+// TestDNFHost: the RHEL fixture whose dnf cache dnf itself wrote; the
+// counts are those `dnf check-update` gives on it (see dnf.TestAgainstDNF).
+func TestDNFHost(t *testing.T) {
+	const dir = "testdata/rhel-dnf"
+	p := &Probe{now: time.Now}
+	fs := run(t, p, dir, nil)
+	for _, f := range fs {
+		if f.Status == finding.Error {
+			t.Errorf("error finding: %+v", f)
+		}
+	}
+	up := one(t, fs, IDSecurityUpdates)
+	for k, want := range map[string]string{
+		"upgradable": "6", "security": "3", "masked_security": "1",
+		"security_packages": "kernel-core,openssl-libs", "masked_packages": "curl",
+		"packages":       "bash,kernel-core,openssl-libs,python3-pip-wheel,tzdata",
+		"updates_source": "dnf-cache", "repos": "ng-appstream,ng-baseos",
+		"advisories": "RHSA-2024:0101,RHSA-2024:0103,RHSA-2024:0104",
+	} {
+		if up.Evidence[k] != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		}
+	}
+	if up.Status != finding.Fail || up.Severity != finding.High || !strings.Contains(up.Message, "an exclude keeps") ||
+		!strings.Contains(up.Remediation, "dnf upgrade") {
+		t.Errorf("updates: %+v", up)
+	}
+	inv := one(t, fs, IDInventory)
+	if inv.Evidence["packages"] != "11" || inv.Evidence["updates_source"] != "dnf-cache" || inv.Evidence["lists_age_seconds"] == "" {
+		t.Errorf("inventory: %+v", inv)
+	}
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "5.14.0-362.13.1.el9_3.x86_64" {
+		t.Errorf("reboot: %+v", rb)
+	}
+	// A rescan with unchanged files reuses the evaluation.
+	first := p.rpmCached
+	run(t, p, dir, nil)
+	if p.rpmCached != first {
+		t.Error("unchanged rpm inputs were read again")
+	}
+
+	// A new repo file invalidates it; its repo has no cache and is named.
+	cp := copyTree(t, dir)
+	p = &Probe{now: time.Now}
+	run(t, p, cp, nil)
+	first = p.rpmCached
+	if err := os.WriteFile(filepath.Join(cp, "etc/yum.repos.d/extra.repo"), []byte("[ng-extras]\nbaseurl=http://x/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up = one(t, run(t, p, cp, nil), IDSecurityUpdates)
+	if p.rpmCached == first || up.Evidence["repos_without_cache"] != "ng-extras" || !strings.Contains(up.Message, "ng-extras") {
+		t.Errorf("new repo file: cache reused %v, %+v", p.rpmCached == first, up)
+	}
+	// A broken primary is an error finding naming the file; that repo is not counted.
+	m, _ := filepath.Glob(filepath.Join(cp, "var/cache/dnf/ng-appstream-*/repodata/*-primary.xml.gz"))
+	if len(m) != 1 {
+		t.Fatalf("primary: %v", m)
+	}
+	os.WriteFile(m[0], []byte("garbage"), 0o644)
+	fs = run(t, p, cp, nil)
+	in := one(t, fs, IDInput)
+	if !strings.Contains(in.Message, strings.TrimPrefix(m[0], cp)) || in.Evidence["file"] != strings.TrimPrefix(m[0], cp) {
+		t.Errorf("input finding: %+v", in)
+	}
+	if up := one(t, fs, IDSecurityUpdates); up.Evidence["upgradable"] != "4" || !strings.Contains(up.Evidence["repos_without_cache"], "ng-appstream") {
+		t.Errorf("updates with a broken repo: %+v", up)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 var (
 	packagesUpgradableDesc = prometheus.NewDesc("nodeguard_packages_upgradable",
-		"Installed packages the package manager would upgrade, by whether the candidate comes from a security archive. Absent when the count is unknown.",
+		"Installed packages the package manager would upgrade, by whether the candidate comes from a security archive or advisory; security=\"unknown\" where the package manager has no security metadata (apk). Absent when the count is unknown.",
 		[]string{"security"}, nil)
 	rebootRequiredDesc = prometheus.NewDesc("nodeguard_reboot_required",
 		"1 when the node needs a reboot (reboot-required flag or a newer installed kernel), 0 when not. Absent when unknown.",
@@ -33,8 +33,13 @@ func init() {
 				case "packages.security-updates":
 					all, err1 := strconv.ParseFloat(ev["upgradable"], 64)
 					sec, err2 := strconv.ParseFloat(ev["security"], 64)
-					if err1 != nil || err2 != nil {
+					if err1 != nil {
 						continue // "unknown" is not zero
+					}
+					if err2 != nil {
+						// Upgradable is known, security is not (apk).
+						ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, all, "unknown")
+						continue
 					}
 					ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, sec, "true")
 					ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, all-sec, "false")

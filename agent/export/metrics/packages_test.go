@@ -69,3 +69,22 @@ func TestPackagesMetricsUnknown(t *testing.T) {
 		}
 	}
 }
+
+// TestPackagesMetricsSecurityUnknown: an Alpine host's upgradable count is
+// exported with security="unknown", never split into a false 0.
+func TestPackagesMetricsSecurityUnknown(t *testing.T) {
+	rep := &finding.Report{ScannedAt: time.Unix(10, 0), Probes: []finding.ProbeRun{{Name: "packages"}},
+		Findings: []finding.Finding{
+			{ID: "packages.security-updates", Probe: "packages", Status: finding.Fail, Severity: finding.Low,
+				Evidence: map[string]string{"upgradable": "2", "security": "unknown"}},
+		}}
+	exp := New()
+	exp.Update(rep)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(exp)
+	got := scrape(t, reg)
+	if !strings.Contains(got, `nodeguard_packages_upgradable{security="unknown"} 2`) || strings.Contains(got, `security="true"`) || strings.Contains(got, `security="false"`) {
+		t.Errorf("unexpected samples:\n%s", got)
+	}
+	promtoolCheck(t, got)
+}

@@ -59,12 +59,16 @@ func Read(root *hostfs.Root, db string) ([]Package, error) {
 	}
 	defer f.Close()
 	switch path.Base(db) {
-	case "rpmdb.sqlite":
+	case "rpmdb.sqlite", "Packages.db":
 		fi, err := f.Stat()
 		if err != nil {
 			return nil, err
 		}
-		blobs, err := sqlitePackages(f, fi.Size())
+		read := sqlitePackages
+		if path.Base(db) == "Packages.db" {
+			read = ndbPackages
+		}
+		blobs, err := read(f, fi.Size())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", db, err)
 		}
@@ -79,7 +83,7 @@ func Read(root *hostfs.Root, db string) ([]Package, error) {
 		return out, nil
 	case "Packages":
 	default:
-		return nil, fmt.Errorf("%s: this rpm database format is not supported yet (BerkeleyDB Packages and rpmdb.sqlite are); installed packages are unknown", db)
+		return nil, fmt.Errorf("%s: unknown rpm database format (BerkeleyDB Packages, ndb Packages.db and rpmdb.sqlite are read); installed packages are unknown", db)
 	}
 	// go-rpmdb opens by name: hand it the descriptor we opened inside the
 	// root, so a symlink cannot lead it elsewhere.
@@ -99,29 +103,42 @@ func Read(root *hostfs.Root, db string) ([]Package, error) {
 	return out, nil
 }
 
-// CompareEVR orders [epoch:]version-release strings as rpm does.
+// CompareEVR orders [epoch:]version[-release] strings as rpm's rpmverCmp
+// does: epochs (absent is "0") and versions with rpmvercmp, releases only
+// when both sides have one.
 func CompareEVR(a, b string) int {
-	ea, va, ra := splitEVR(a)
-	eb, vb, rb := splitEVR(b)
-	if ea != eb {
-		if ea < eb {
-			return -1
-		}
-		return 1
+	ea, va, ra, hasRA := splitEVR(a)
+	eb, vb, rb, hasRB := splitEVR(b)
+	if c := CompareSegments(ea, eb); c != 0 {
+		return c
 	}
 	if c := CompareSegments(va, vb); c != 0 {
 		return c
 	}
-	return CompareSegments(ra, rb)
+	if hasRA && hasRB {
+		return CompareSegments(ra, rb)
+	}
+	return 0
 }
 
-func splitEVR(s string) (epoch int, version, release string) {
-	if i := strings.IndexByte(s, ':'); i >= 0 {
-		epoch, _ = strconv.Atoi(s[:i])
+// splitEVR splits as rpm's rpmverParse does: an epoch only when digits
+// alone precede the first ':', the release after the last '-'.
+func splitEVR(s string) (epoch, version, release string, hasRelease bool) {
+	epoch = "0"
+	i := 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	if i < len(s) && s[i] == ':' {
+		if i > 0 { // an empty epoch counts as none
+			epoch = s[:i]
+		}
 		s = s[i+1:]
 	}
-	version, release, _ = strings.Cut(s, "-")
-	return epoch, version, release
+	if j := strings.LastIndexByte(s, '-'); j >= 0 {
+		return epoch, s[:j], s[j+1:], true
+	}
+	return epoch, s, "", false
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

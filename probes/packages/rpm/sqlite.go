@@ -280,3 +280,89 @@ func sqlitePackages(r io.ReaderAt, size int64) ([][]byte, error) {
 	})
 	return blobs, err
 }
+
+// SQLiteTable calls fn with every row of the named table of an SQLite
+// database (yum keeps primary.sqlite this way), together with the table's
+// column names from its CREATE TABLE statement, so callers need not rely on
+// column order. An INTEGER PRIMARY KEY column reads as nil: SQLite stores it
+// as the row id.
+func SQLiteTable(r io.ReaderAt, size int64, table string, fn func(columns []string, row []any) error) error {
+	db, err := openSQLite(r, size)
+	if err != nil {
+		return err
+	}
+	var root uint32
+	var sql string
+	err = db.walk(1, func(p []byte) error {
+		cols, err := record(p)
+		if err != nil {
+			return err
+		}
+		if len(cols) >= 5 {
+			typ, _ := cols[0].(string)
+			name, _ := cols[1].(string)
+			rp, _ := cols[3].(int64)
+			if typ == "table" && strings.EqualFold(name, table) {
+				root = uint32(rp)
+				sql, _ = cols[4].(string)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if root == 0 {
+		return fmt.Errorf("%w: no %s table", errSQLite, table)
+	}
+	names := columnNames(sql)
+	db.visited = 0
+	return db.walk(root, func(p []byte) error {
+		cols, err := record(p)
+		if err != nil {
+			return err
+		}
+		return fn(names, cols)
+	})
+}
+
+// columnNames takes the column names from "CREATE TABLE t (a TYPE, b TYPE, ...)";
+// table constraints (PRIMARY KEY(...), UNIQUE ...) are not columns.
+func columnNames(sql string) []string {
+	open, end := strings.IndexByte(sql, '('), strings.LastIndexByte(sql, ')')
+	if open < 0 || end < open {
+		return nil
+	}
+	var names []string
+	depth, start := 0, open+1
+	body := sql[:end]
+	for i := open + 1; i <= len(body); i++ {
+		if i < len(body) {
+			switch body[i] {
+			case '(':
+				depth++
+				continue
+			case ')':
+				depth--
+				continue
+			case ',':
+				if depth > 0 {
+					continue
+				}
+			default:
+				continue
+			}
+		}
+		f := strings.Fields(body[start:i])
+		start = i + 1
+		if len(f) == 0 {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT":
+			continue
+		}
+		names = append(names, strings.Trim(f[0], "\"`[]"))
+	}
+	return names
+}
