@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/nodeguard/nodeguard/agent/daemon"
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/kube"
+	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/agent/version"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// kubeRoleLookupTimeout bounds the node lookup before the first scan, so an
+// unreachable API server delays the agent's start by at most this much.
+const kubeRoleLookupTimeout = 5 * time.Second
+
+type kubeFlags struct {
+	kubeconfig string
+	nodeName   string
+	noKube     bool
+	qps        float64
+	burst      int
+	heartbeat  time.Duration
+}
+
+var kubeOpts kubeFlags
+
+func init() {
+	RegisterRunExtension(RunExtension{Name: "kube", Flags: kubeOpts.register, Start: kubeOpts.start})
+}
+
+func (f *kubeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster service account, else $KUBECONFIG)")
+	fs.StringVar(&f.nodeName, "node-name", os.Getenv("NODE_NAME"), "the Node whose conditions the agent maintains (default $NODE_NAME, else the host name)")
+	fs.BoolVar(&f.noKube, "no-kube", false, "do not talk to the Kubernetes API (no node conditions or Events)")
+	fs.Float64Var(&f.qps, "kube-qps", 5, "sustained requests per second to the Kubernetes API")
+	fs.IntVar(&f.burst, "kube-burst", 10, "burst of requests to the Kubernetes API")
+	fs.DurationVar(&f.heartbeat, "heartbeat-period", kube.DefaultHeartbeatPeriod, "how often unchanged node conditions are re-stamped (lastHeartbeatTime)")
+}
+
+func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error {
+	if f.noKube {
+		log.Info().Msg("--no-kube: node conditions and Events are off")
+		return nil
+	}
+	switch {
+	case f.qps <= 0:
+		return fmt.Errorf("--kube-qps %g: must be positive", f.qps)
+	case f.burst < 1:
+		return fmt.Errorf("--kube-burst %d: must be at least 1", f.burst)
+	case f.heartbeat < time.Second:
+		return fmt.Errorf("--heartbeat-period %s: must be at least 1s", f.heartbeat)
+	}
+	cfg, err := kube.RESTConfig(f.kubeconfig)
+	if errors.Is(err, kube.ErrNoConfig) {
+		log.Warn().Msg(err.Error() + "; node conditions are off (pass --no-kube to silence this)")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
+	cfg.Timeout = 30 * time.Second
+	cfg.UserAgent = "nodeguard/" + version.Version
+	kube.RouteKlog(log)
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	node := f.nodeName
+	if node == "" {
+		node = d.Scanner.Node
+		log.Info().Str("node", node).Msg("--node-name and NODE_NAME unset; using the host name")
+	}
+	d.Scanner.Node = node
+
+	// The role from the node's labels wins over host detection, unless
+	// --role fixed it. The scanner is only touched before Run and from a
+	// report subscriber (the scan loop's goroutine), so never mid-scan.
+	followRole := d.Scanner.Role == ""
+	m, err := kube.New(kube.Options{
+		Client: client, NodeName: node, HeartbeatPeriod: f.heartbeat, Log: log,
+		Registerer: d.Registry, FollowNodeRole: followRole,
+		OnNodeRole: func(probes.Role, string) {
+			if followRole {
+				d.Trigger()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if followRole {
+		lctx, cancel := context.WithTimeout(ctx, kubeRoleLookupTimeout)
+		err := m.LookupNode(lctx)
+		cancel()
+		if r, reason, ok := m.NodeRole(); ok {
+			d.Scanner.Role, d.Scanner.RoleReason = r, reason
+		} else {
+			log.Info().AnErr("error", err).Msg("node role from host detection until the API is reachable")
+		}
+		d.Subscribe(func(rep *finding.Report) {
+			r, reason, ok := m.NodeRole()
+			if ok && (r != d.Scanner.Role || reason != d.Scanner.RoleReason) {
+				d.Scanner.Role, d.Scanner.RoleReason = r, reason
+				if string(r) != rep.Role {
+					d.Trigger()
+				}
+			}
+		})
+	}
+	d.Subscribe(m.Observe)
+	d.AddReadyCheck("kube", m.Ready)
+	kube.SetActive(m)
+	// RuntimeAnomalyDetected follows the eBPF detector, which the runtime
+	// extension starts after this one: attach on the first report. Without
+	// a detector (--no-bpf, or a kernel without eBPF) the condition is absent.
+	attached := false
+	d.Subscribe(func(*finding.Report) {
+		if attached {
+			return
+		}
+		if det := RuntimeDetector(); det != nil {
+			attached = true
+			go followRuntime(ctx, det, m)
+		}
+	})
+	go func() {
+		m.Run(ctx)
+		kube.SetActive(nil)
+	}()
+	log.Info().Str("node", node).Str("host", cfg.Host).Str("heartbeatPeriod", f.heartbeat.String()).Msg("maintaining node conditions")
+	return nil
+}
+
+// followRuntime feeds runtime rule matches to RuntimeAnomalyDetected: True
+// while a high or critical rule matched in the last 5 minutes (as the
+// NodeguardRuntimeAnomaly alert), the message naming the latest match.
+func followRuntime(ctx context.Context, det *runtime.Detector, m *kube.Manager) {
+	w := &kube.AnomalyWindow{Window: 5 * time.Minute, MessageEvery: time.Minute, Set: m.SetRuntimeAnomaly}
+	w.Start()
+	events, cancel := det.Subscribe(256)
+	defer cancel()
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				m.ClearRuntimeAnomaly() // the detector stopped: no verdict any more
+				return
+			}
+			msg := ev.Message
+			if ev.Pod != "" {
+				msg = fmt.Sprintf("%s (pod %s/%s)", msg, ev.Namespace, ev.Pod)
+			}
+			w.Match(time.Now(), ev.Rule, ev.Severity, msg)
+		case now := <-tick.C:
+			w.Tick(now)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+// Package kube publishes nodeguard's verdicts on the agent's own Node: one
+// condition per family of checks (status True means a problem, as in
+// node-problem-detector) and an Event whenever a problem appears or is
+// resolved. It is an exporter: it only reads reports, never the host.
+package kube
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+// ConditionType describes one node condition the agent owns. The type names
+// are a public contract: alerts and dashboards select on them.
+type ConditionType struct {
+	Type corev1.NodeConditionType
+	// Probes feed the condition; it exists only while at least one of them ran.
+	Probes []string
+	// ProblemReason and OKReason are the reasons for status True and False;
+	// they double as the reasons of the transition Events.
+	ProblemReason, OKReason string
+}
+
+// Condition type names.
+const (
+	UnexpectedOpenPorts      corev1.NodeConditionType = "UnexpectedOpenPorts"
+	InsecureRemoteAccess     corev1.NodeConditionType = "InsecureRemoteAccess"
+	InsecureKubeletConfig    corev1.NodeConditionType = "InsecureKubeletConfig"
+	KernelHardeningViolation corev1.NodeConditionType = "KernelHardeningViolation"
+	SecurityUpdatesPending   corev1.NodeConditionType = "SecurityUpdatesPending"
+	RuntimeAnomalyDetected   corev1.NodeConditionType = "RuntimeAnomalyDetected"
+)
+
+// ReasonCheckErrors is the reason of a condition whose checks could not be
+// judged (status Unknown).
+const ReasonCheckErrors = "ChecksCouldNotRun"
+
+// ConditionTypes lists every condition the agent owns, in patch order. The
+// probe names map by name so a probe package that lands later feeds its
+// condition without a change here.
+var ConditionTypes = []ConditionType{
+	{Type: UnexpectedOpenPorts, Probes: []string{"ports"},
+		ProblemReason: "UnexpectedPortsOpen", OKReason: "NoUnexpectedPorts"},
+	{Type: InsecureRemoteAccess, Probes: []string{"sshd", "accounts"},
+		ProblemReason: "InsecureRemoteAccessSettings", OKReason: "RemoteAccessHardened"},
+	{Type: InsecureKubeletConfig, Probes: []string{"kubelet", "controlplane"},
+		ProblemReason: "InsecureComponentSettings", OKReason: "ComponentSettingsHardened"},
+	{Type: KernelHardeningViolation, Probes: []string{"kmod", "sysctl"},
+		ProblemReason: "KernelHardeningMissing", OKReason: "KernelHardened"},
+	{Type: SecurityUpdatesPending, Probes: []string{"packages"},
+		ProblemReason: "SecurityUpdatesAvailable", OKReason: "NoSecurityUpdates"},
+	{Type: RuntimeAnomalyDetected,
+		ProblemReason: "RuntimeAnomaly", OKReason: "NoRuntimeAnomaly"},
+}
+
+func conditionType(t corev1.NodeConditionType) *ConditionType {
+	for i := range ConditionTypes {
+		if ConditionTypes[i].Type == t {
+			return &ConditionTypes[i]
+		}
+	}
+	return nil
+}
+
+// Owned reports whether the agent owns condition type t.
+func Owned(t corev1.NodeConditionType) bool { return conditionType(t) != nil }
+
+// MaxMessageLen bounds a condition message (in bytes) so a host with hundreds
+// of failing checks cannot bloat the Node object every client watches.
+const MaxMessageLen = 512
+
+// maxItemLen bounds the part of the message one check takes.
+const maxItemLen = 160
+
+// topChecks is how many failing checks the message names.
+const topChecks = 3
+
+// Verdict is what a condition should say, before the timestamps are set.
+type Verdict struct {
+	Status  corev1.ConditionStatus
+	Reason  string
+	Message string
+}
+
+// Verdicts derives the desired conditions from a report. Conditions whose
+// probes did not run (turned off, or not part of this build) are absent, so
+// the caller removes them from the Node instead of leaving them stale.
+// RuntimeAnomalyDetected is not derived from reports; see Manager.SetRuntimeAnomaly.
+func Verdicts(rep *finding.Report) map[corev1.NodeConditionType]Verdict {
+	ran := map[string]bool{}
+	for _, p := range rep.Probes {
+		ran[p.Name] = true
+	}
+	out := map[corev1.NodeConditionType]Verdict{}
+	for _, ct := range ConditionTypes {
+		mine := map[string]bool{}
+		for _, p := range ct.Probes {
+			if ran[p] {
+				mine[p] = true
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		var fails, errs []finding.Finding
+		for _, f := range rep.Findings {
+			if !mine[f.Probe] {
+				continue
+			}
+			switch {
+			case f.Status == finding.Fail && f.Severity.Rank() > finding.Info.Rank():
+				fails = append(fails, f)
+			case f.Status == finding.Error:
+				errs = append(errs, f)
+			}
+		}
+		switch {
+		case len(fails) > 0:
+			out[ct.Type] = Verdict{corev1.ConditionTrue, ct.ProblemReason, summarize("failing", fails)}
+		case len(errs) > 0:
+			out[ct.Type] = Verdict{corev1.ConditionUnknown, ReasonCheckErrors, summarize("unjudged", errs)}
+		default:
+			out[ct.Type] = Verdict{corev1.ConditionFalse, ct.OKReason, "no failing checks (" + probeList(mine) + ")"}
+		}
+	}
+	return out
+}
+
+func probeList(set map[string]bool) string {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return "probes: " + strings.Join(names, ", ")
+}
+
+// summarize names the most severe checks first; the order is deterministic
+// so an unchanged host yields an unchanged message (and no patch).
+func summarize(kind string, fs []finding.Finding) string {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return a.Severity.Rank() > b.Severity.Rank()
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return a.Message < b.Message
+	})
+	noun := "checks"
+	if len(fs) == 1 {
+		noun = "check"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d %s %s: ", len(fs), kind, noun)
+	shown := 0
+	for i, f := range fs {
+		if i == topChecks {
+			break
+		}
+		item := fmt.Sprintf("[%s] %s", f.Severity, f.Title)
+		if f.Message != "" {
+			item += ": " + f.Message
+		}
+		item = truncate(item, maxItemLen)
+		sep := ""
+		if i > 0 {
+			sep = "; "
+		}
+		// Keep room for the "(+N more)" suffix.
+		if b.Len()+len(sep)+len(item) > MaxMessageLen-16 {
+			break
+		}
+		b.WriteString(sep + item)
+		shown++
+	}
+	if rest := len(fs) - shown; rest > 0 {
+		fmt.Fprintf(&b, " (+%d more)", rest)
+	}
+	return truncate(b.String(), MaxMessageLen)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}

@@ -1,0 +1,429 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// DefaultHeartbeatPeriod is how often an unchanged condition is re-stamped.
+const DefaultHeartbeatPeriod = 5 * time.Minute
+
+// ReportingController names the agent in the Events it writes.
+const ReportingController = "nodeguard"
+
+// DefaultBackoff paces resyncs while the API server is unreachable or refuses
+// the agent: exponential with jitter so a fleet of agents does not retry in
+// lockstep when the API server comes back.
+var DefaultBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: time.Minute}
+
+// Event rate limit per condition and direction, on top of the broadcaster's
+// aggregation of identical Events into a series: a flapping check yields a
+// handful of Events, then one per eventInterval at most.
+const (
+	eventBurst    = 3
+	eventInterval = 5 * time.Minute
+)
+
+// Options configure a Manager.
+type Options struct {
+	Client          kubernetes.Interface
+	NodeName        string
+	HeartbeatPeriod time.Duration
+	Log             zerolog.Logger
+	// Registerer receives the manager's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Backoff paces retries after a failed sync; zero means DefaultBackoff.
+	Backoff wait.Backoff
+	// FollowNodeRole means the scanner takes its role from the node's labels;
+	// the manager then holds back reports judged under another role so the
+	// switch does not flap a condition.
+	FollowNodeRole bool
+	// OnNodeRole is called (from the manager's goroutine) when the role the
+	// node's labels give is first learned or changes.
+	OnNodeRole func(probes.Role, string)
+}
+
+// Manager keeps the agent's conditions on its Node in step with the latest
+// report and writes Events on transitions.
+type Manager struct {
+	opts   Options
+	client kubernetes.Interface
+	log    zerolog.Logger
+	wake   chan struct{}
+
+	syncErrors *prometheus.CounterVec
+	patches    prometheus.Counter
+	events     *prometheus.CounterVec
+
+	recorder events.EventRecorder
+
+	mu         sync.Mutex
+	verdicts   map[corev1.NodeConditionType]Verdict // nil until the first report
+	reportRole probes.Role
+	runtime    *Verdict
+	node       *corev1.Node // the server's view; nil means GET before patching
+	role       probes.Role
+	roleReason string
+	synced     bool
+	lastErr    error
+	errReason  string
+	failures   int
+	failSince  time.Time
+	limiters   map[string]*rate.Limiter
+}
+
+// New makes a manager; Run starts it.
+func New(o Options) (*Manager, error) {
+	if o.Client == nil || o.NodeName == "" {
+		return nil, errors.New("kube: a client and a node name are required")
+	}
+	if o.HeartbeatPeriod <= 0 {
+		o.HeartbeatPeriod = DefaultHeartbeatPeriod
+	}
+	if o.Backoff.Duration == 0 {
+		o.Backoff = DefaultBackoff
+	}
+	m := &Manager{
+		opts: o, client: o.Client, log: o.Log, wake: make(chan struct{}, 1),
+		limiters: map[string]*rate.Limiter{},
+		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodeguard_kube_sync_errors_total",
+			Help: "Failed attempts to sync the node's conditions with the Kubernetes API, by reason.",
+		}, []string{"reason"}),
+		patches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nodeguard_kube_node_status_patches_total",
+			Help: "Patches of the node's status the agent sent (condition changes and heartbeats).",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nodeguard_kube_events_total",
+			Help: "Transition Events, by outcome: recorded, or dropped by the rate limit.",
+		}, []string{"outcome"}),
+	}
+	// Alerts on rate() need the series to exist before the first error.
+	for _, r := range syncErrorReasons {
+		m.syncErrors.WithLabelValues(r)
+	}
+	m.events.WithLabelValues("recorded")
+	m.events.WithLabelValues("dropped")
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{m.syncErrors, m.patches, m.events} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("kube: registering metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Observe takes a new report; it never blocks (it is a daemon subscriber).
+func (m *Manager) Observe(rep *finding.Report) {
+	v := Verdicts(rep)
+	m.mu.Lock()
+	m.verdicts = v
+	m.reportRole = probes.Role(rep.Role)
+	m.mu.Unlock()
+	m.poke()
+}
+
+// SetRuntimeAnomaly sets RuntimeAnomalyDetected: active means status True.
+// Runtime detection calls it on every verdict change; until the first call
+// the condition is absent (and removed if a previous run left it). Reason
+// must be CamelCase; empty picks the default for the status.
+func (m *Manager) SetRuntimeAnomaly(active bool, reason, message string) {
+	ct := conditionType(RuntimeAnomalyDetected)
+	v := Verdict{Status: corev1.ConditionFalse, Reason: ct.OKReason, Message: message}
+	if active {
+		v.Status, v.Reason = corev1.ConditionTrue, ct.ProblemReason
+	}
+	if reason != "" && isCamelCase(reason) {
+		v.Reason = reason
+	}
+	if v.Message == "" {
+		v.Message = "no anomaly seen"
+		if active {
+			v.Message = "runtime anomaly detected"
+		}
+	}
+	v.Message = truncate(v.Message, MaxMessageLen)
+	m.mu.Lock()
+	m.runtime = &v
+	m.mu.Unlock()
+	m.poke()
+}
+
+// ClearRuntimeAnomaly removes RuntimeAnomalyDetected (runtime detection stopped).
+func (m *Manager) ClearRuntimeAnomaly() {
+	m.mu.Lock()
+	m.runtime = nil
+	m.mu.Unlock()
+	m.poke()
+}
+
+func isCamelCase(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Ready is the /readyz check: an error while the node's conditions are not
+// in step with the last report.
+func (m *Manager) Ready() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastErr != nil {
+		return fmt.Errorf("node %s: conditions not synced for %s (%d failed attempts, %s): %v",
+			m.opts.NodeName, time.Since(m.failSince).Round(time.Second), m.failures, m.errReason, m.lastErr)
+	}
+	if m.verdicts != nil && !m.synced {
+		return fmt.Errorf("node %s: conditions not synced yet", m.opts.NodeName)
+	}
+	return nil
+}
+
+// NodeRole is the role the node's labels give, once the node has been read.
+func (m *Manager) NodeRole() (probes.Role, string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.role, m.roleReason, m.role != ""
+}
+
+// LookupNode reads the node once (its labels give the role); call it before
+// Run, e.g. to fix the scanner's role before the first scan.
+func (m *Manager) LookupNode(ctx context.Context) error {
+	_, err := m.fetchNode(ctx)
+	if err != nil {
+		m.recordError(err)
+	}
+	return err
+}
+
+// RoleFromLabels reads the node-role labels kubeadm and most installers set.
+func RoleFromLabels(labels map[string]string) (probes.Role, string) {
+	for _, l := range []string{"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"} {
+		if _, ok := labels[l]; ok {
+			return probes.ControlPlane, "node label " + l
+		}
+	}
+	return probes.Worker, "node has no node-role.kubernetes.io/control-plane label"
+}
+
+func (m *Manager) fetchNode(ctx context.Context) (*corev1.Node, error) {
+	n, err := m.client.CoreV1().Nodes().Get(ctx, m.opts.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	m.setNode(n)
+	return n, nil
+}
+
+// setNode stores the server's view and follows its role label.
+func (m *Manager) setNode(n *corev1.Node) {
+	r, reason := RoleFromLabels(n.Labels)
+	m.mu.Lock()
+	m.node = n
+	changed := r != m.role
+	m.role, m.roleReason = r, reason
+	m.mu.Unlock()
+	if changed && m.opts.OnNodeRole != nil {
+		m.opts.OnNodeRole(r, reason)
+	}
+}
+
+// Run syncs until ctx ends: on every new verdict, when a heartbeat is due,
+// and after a failure on an exponential backoff with jitter.
+func (m *Manager) Run(ctx context.Context) {
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: m.client.EventsV1()})
+	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
+		m.log.Error().Err(err).Msg("events recorder could not start; node conditions go on without Events")
+	} else {
+		m.recorder = broadcaster.NewRecorder(scheme.Scheme, ReportingController)
+	}
+	defer broadcaster.Shutdown()
+
+	bo := m.opts.Backoff
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var retryAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+			if !retryAt.IsZero() && time.Now().Before(retryAt) {
+				continue // a new report does not cut a backoff short
+			}
+		case <-timer.C:
+		}
+		next, err := m.SyncOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			d := bo.Step()
+			retryAt = time.Now().Add(d)
+			timer.Reset(d)
+			continue
+		}
+		bo, retryAt = m.opts.Backoff, time.Time{}
+		if next.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(time.Until(next))
+		}
+	}
+}
+
+// SyncOnce brings the node's owned conditions in line with the latest
+// verdicts and returns when the next heartbeat is due (zero: none pending).
+func (m *Manager) SyncOnce(ctx context.Context) (time.Time, error) {
+	m.mu.Lock()
+	if m.verdicts == nil {
+		m.mu.Unlock()
+		return time.Time{}, nil
+	}
+	want := make(map[corev1.NodeConditionType]Verdict, len(m.verdicts)+1)
+	for t, v := range m.verdicts {
+		want[t] = v
+	}
+	if m.runtime != nil {
+		want[RuntimeAnomalyDetected] = *m.runtime
+	}
+	node, reportRole, role := m.node, m.reportRole, m.role
+	m.mu.Unlock()
+
+	if node == nil {
+		var err error
+		if node, err = m.fetchNode(ctx); err != nil {
+			m.recordError(err)
+			return time.Time{}, err
+		}
+		m.mu.Lock()
+		role = m.role
+		m.mu.Unlock()
+	}
+	if m.opts.FollowNodeRole && reportRole != role {
+		// The next report is judged under the label's role; wait for it.
+		m.log.Debug().Str("report", string(reportRole)).Str("node", string(role)).Msg("waiting for a scan under the node's role")
+		return time.Time{}, nil
+	}
+	now := time.Now()
+	plan, err := planSync(node.Status.Conditions, want, now, m.opts.HeartbeatPeriod)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if plan.Patch != nil {
+		updated, err := m.client.CoreV1().Nodes().Patch(ctx, m.opts.NodeName, types.StrategicMergePatchType,
+			plan.Patch, metav1.PatchOptions{FieldManager: ReportingController}, "status")
+		if err != nil {
+			m.mu.Lock()
+			m.node = nil // unknown now: read it again before the next patch
+			m.mu.Unlock()
+			m.recordError(err)
+			return time.Time{}, err
+		}
+		m.patches.Inc()
+		m.setNode(updated)
+		for _, t := range plan.Transitions {
+			m.emit(updated, t)
+		}
+	}
+	m.recordSuccess()
+	return plan.NextHeartbeat, nil
+}
+
+// emit writes the Event for a transition, within the rate limit.
+func (m *Manager) emit(node *corev1.Node, t transition) {
+	if m.recorder == nil {
+		return
+	}
+	key := string(t.Type.Type) + "/problem"
+	eventType, reason := corev1.EventTypeWarning, t.Type.ProblemReason
+	if !t.Appeared {
+		key = string(t.Type.Type) + "/resolved"
+		eventType, reason = corev1.EventTypeNormal, t.Type.OKReason
+	}
+	if t.Verdict.Reason != "" && t.Type.Type == RuntimeAnomalyDetected {
+		reason = t.Verdict.Reason
+	}
+	m.mu.Lock()
+	lim := m.limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Every(eventInterval), eventBurst)
+		m.limiters[key] = lim
+	}
+	m.mu.Unlock()
+	if !lim.Allow() {
+		m.events.WithLabelValues("dropped").Inc()
+		m.log.Debug().Str("condition", string(t.Type.Type)).Msg("event dropped by the rate limit")
+		return
+	}
+	m.events.WithLabelValues("recorded").Inc()
+	// kubectl describe node (like the kubelet) refers to a Node by its name
+	// as UID, so use that to have the Events show up there.
+	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: types.UID(node.Name)}
+	note := fmt.Sprintf("%s is now %s: %s", t.Type.Type, t.Verdict.Status, t.Verdict.Message)
+	m.recorder.Eventf(ref, nil, eventType, reason, "Scan", "%s", truncate(note, MaxMessageLen+64))
+}
+
+func (m *Manager) recordError(err error) {
+	reason := ErrorReason(err)
+	m.syncErrors.WithLabelValues(reason).Inc()
+	m.mu.Lock()
+	first := m.lastErr == nil || m.errReason != reason
+	m.lastErr, m.errReason = err, reason
+	m.failures++
+	if m.failSince.IsZero() {
+		m.failSince = time.Now()
+	}
+	m.mu.Unlock()
+	// One clear line per kind of failure, not one per retry.
+	ev := m.log.Debug()
+	if first {
+		ev = m.log.Error()
+	}
+	ev.Err(err).Str("node", m.opts.NodeName).Str("reason", reason).Msg(explain(reason))
+}
+
+func (m *Manager) recordSuccess() {
+	m.mu.Lock()
+	recovered, failures, since := m.lastErr != nil, m.failures, m.failSince
+	m.lastErr, m.errReason, m.failures, m.failSince = nil, "", 0, time.Time{}
+	m.synced = true
+	m.mu.Unlock()
+	if recovered {
+		m.log.Info().Str("node", m.opts.NodeName).Int("failedAttempts", failures).
+			Dur("after", time.Since(since).Round(time.Second)).Msg("node conditions synced again")
+	}
+}
