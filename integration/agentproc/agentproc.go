@@ -1,0 +1,179 @@
+// Package agentproc builds the real nodeguard binary and runs `nodeguard run`
+// on a loopback port for tests that need a live agent (the dashboard and rule
+// metric checks, the end-to-end paging test).
+package agentproc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles cmd/nodeguard into dir as "nodeguard" (the name the port
+// policy allows for the agent's own endpoint) and returns its path. When
+// NODEGUARD_BIN is set, that binary is copied instead, so CI can reuse one build.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "nodeguard")
+	if bin := os.Getenv("NODEGUARD_BIN"); bin != "" {
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatalf("NODEGUARD_BIN: %v", err)
+		}
+		if err := os.WriteFile(out, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	cmd := exec.Command("go", "build", "-o", out, "github.com/nodeguard/nodeguard/cmd/nodeguard")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/nodeguard: %v\n%s", err, b)
+	}
+	return out
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Agent is a running `nodeguard run`.
+type Agent struct {
+	Addr   string // host:port of /metrics
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{} // closed when the process has been waited for
+	err    error         // its exit status, once exited is closed
+}
+
+// Start runs `nodeguard run` with --listen on a free loopback port and the
+// extra args, and waits until its first scan is published. Without a
+// kubeconfig the agent has no API server to talk to: the kube extension, when
+// built in, is turned off with --no-kube (unless args name a --kubeconfig) so
+// its absence does not mark the agent degraded.
+func Start(t testing.TB, bin string, args ...string) *Agent {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	full := append([]string{"run", "--listen", addr}, args...)
+	if SupportsFlag(t, bin, "run", "no-kube") && !slices.Contains(args, "--kubeconfig") {
+		full = append(full, "--no-kube")
+	}
+	a := &Agent{Addr: addr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	a.cmd = exec.Command(bin, full...)
+	a.cmd.Stderr = a.stderr
+	a.cmd.Stdout = a.stderr
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "NODE_NAME=") {
+			env = append(env, kv)
+		}
+	}
+	a.cmd.Env = env
+	if err := a.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	go func() {
+		a.err = a.cmd.Wait()
+		close(a.exited)
+	}()
+	t.Cleanup(a.Stop)
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		body, err := a.Metrics()
+		if err == nil && strings.Contains(body, "\nnodeguard_last_scan_timestamp_seconds ") {
+			return a
+		}
+		select {
+		case <-a.exited:
+			t.Fatalf("nodeguard run exited before its first scan: %v\n%s", a.err, a.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodeguard run published no scan within 60s (last error: %v)\n%s", err, a.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Metrics fetches /metrics.
+func (a *Agent) Metrics() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return string(b), nil
+}
+
+// Log is what the agent wrote so far.
+func (a *Agent) Log() string { return a.stderr.String() }
+
+// Stop ends the agent with SIGTERM (SIGKILL after 10s) and waits for it.
+func (a *Agent) Stop() {
+	select {
+	case <-a.exited:
+		return
+	default:
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.exited:
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+	}
+}
+
+// SupportsFlag reports whether `bin sub -h` lists -flag.
+func SupportsFlag(t testing.TB, bin, sub, flag string) bool {
+	t.Helper()
+	out, _ := exec.Command(bin, sub, "-h").CombinedOutput()
+	return bytes.Contains(out, []byte("-"+flag+" ")) || bytes.Contains(out, []byte("-"+flag+"\n"))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

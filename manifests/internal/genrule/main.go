@@ -1,0 +1,22 @@
+// Command genrule writes manifests/prometheusrule.yaml from the plain rules
+// file; `go generate ./manifests` runs it in the manifests directory.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/nodeguard/nodeguard/manifests"
+)
+
+func main() {
+	rules, err := os.ReadFile(manifests.RulesFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "genrule:", err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(manifests.PrometheusRuleFile, manifests.PrometheusRule(rules), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "genrule:", err)
+		os.Exit(1)
+	}
+}
