@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/version.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check bench image clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries reference bench image clean
 
 all: build
 
@@ -32,8 +32,18 @@ unit:
 bpf-check:
 	./bpf/regenerate.sh
 
+# etcd and kube-apiserver for the integration tests, built from the Go module
+# proxy once and cached under ~/.cache/nodeguard (the first build is long).
+kube-binaries:
+	./integration/kubeenv/build.sh
+
+# The kubelet's own defaulting code as an independent reference (a separate
+# module: it requires k8s.io/kubernetes).
+reference:
+	cd integration/kubeletdefaults && $(GO) test -count=1 ./...
+
 # Every test: root-only tests (ss, eBPF, namespaces) run when make test runs as root.
-test: deps vet bpf-check unit
+test: deps vet bpf-check kube-binaries unit reference
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
