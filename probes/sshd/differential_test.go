@@ -525,7 +525,8 @@ func TestDifferentialGenerated(t *testing.T) {
 // /etc overlaid on the real one in a private mount namespace).
 func TestDifferentialFixtures(t *testing.T) {
 	r := findSSHD(t)
-	probe := append(append([]string{}, r.prefix...), "sh", "-c", "mount -t overlay overlay -o lowerdir=/etc:/etc /mnt")
+	// Two distinct layers: overlayfs refuses the same directory twice (ELOOP).
+	probe := append(append([]string{}, r.prefix...), "sh", "-c", "mount -t overlay overlay -o lowerdir="+t.TempDir()+":/etc /mnt")
 	if out, err := exec.Command(probe[0], probe[1:]...).CombinedOutput(); err != nil {
 		why := "overlayfs is not available in a private mount namespace: " + strings.TrimSpace(string(out))
 		if os.Getenv("CI") != "" && os.Getenv("CI") != "false" {
