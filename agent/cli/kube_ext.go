@@ -30,6 +30,9 @@ type kubeFlags struct {
 	qps        float64
 	burst      int
 	heartbeat  time.Duration
+	// anomalyWindow is how long RuntimeAnomalyDetected stays True after the
+	// last high or critical runtime event.
+	anomalyWindow time.Duration
 }
 
 var kubeOpts kubeFlags
@@ -45,6 +48,7 @@ func (f *kubeFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.qps, "kube-qps", 5, "sustained requests per second to the Kubernetes API")
 	fs.IntVar(&f.burst, "kube-burst", 10, "burst of requests to the Kubernetes API")
 	fs.DurationVar(&f.heartbeat, "heartbeat-period", kube.DefaultHeartbeatPeriod, "how often unchanged node conditions are re-stamped (lastHeartbeatTime)")
+	fs.DurationVar(&f.anomalyWindow, "runtime-anomaly-window", kube.DefaultRuntimeAnomalyWindow, "how long the RuntimeAnomalyDetected condition stays True after the last high or critical runtime event")
 }
 
 func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error {
@@ -59,6 +63,8 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 		return fmt.Errorf("--kube-burst %d: must be at least 1", f.burst)
 	case f.heartbeat < time.Second:
 		return fmt.Errorf("--heartbeat-period %s: must be at least 1s", f.heartbeat)
+	case f.anomalyWindow < time.Second:
+		return fmt.Errorf("--runtime-anomaly-window %s: must be at least 1s", f.anomalyWindow)
 	}
 	cfg, err := kube.RESTConfig(f.kubeconfig)
 	if errors.Is(err, kube.ErrNoConfig) {
@@ -121,18 +127,28 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 	d.Subscribe(m.Observe)
 	d.AddReadyCheck("kube", m.Ready)
 	kube.SetActive(m)
-	// RuntimeAnomalyDetected follows the eBPF detector, which the runtime
-	// extension starts after this one: attach on the first report. Without
-	// a detector (--no-bpf, or a kernel without eBPF) the condition is absent.
+	// RuntimeAnomalyDetected, runtime Events and pod names follow the eBPF
+	// detector, which the runtime extension starts after this one: attach on
+	// the first report. Without a detector (--no-bpf, or a kernel without
+	// eBPF) the condition is absent and no pods are watched.
 	attached := false
 	d.Subscribe(func(*finding.Report) {
 		if attached {
 			return
 		}
-		if det := RuntimeDetector(); det != nil {
-			attached = true
-			go followRuntime(ctx, det, m)
+		det := RuntimeDetector()
+		if det == nil {
+			return
 		}
+		attached = true
+		pods, err := kube.NewPodIndex(client, node, log)
+		if err != nil {
+			log.Error().Err(err).Msg("runtime events go without pod names")
+		} else {
+			go pods.Run(ctx)
+			runtimePods.Set(pods)
+		}
+		go followRuntime(ctx, det, m, f.anomalyWindow)
 	})
 	go func() {
 		m.Run(ctx)
@@ -142,15 +158,15 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 	return nil
 }
 
-// followRuntime feeds runtime rule matches to RuntimeAnomalyDetected: True
-// while a high or critical rule matched in the last 5 minutes (as the
-// NodeguardRuntimeAnomaly alert), the message naming the latest match.
-func followRuntime(ctx context.Context, det *runtime.Detector, m *kube.Manager) {
-	w := &kube.AnomalyWindow{Window: 5 * time.Minute, MessageEvery: time.Minute, Set: m.SetRuntimeAnomaly}
+// followRuntime feeds runtime rule matches to RuntimeAnomalyDetected (True
+// while a high or critical rule matched within window, the message naming the
+// latest match) and records each match as an Event on the Node.
+func followRuntime(ctx context.Context, det *runtime.Detector, m *kube.Manager, window time.Duration) {
+	w := &kube.AnomalyWindow{Window: window, MessageEvery: time.Minute, Set: m.SetRuntimeAnomaly}
 	w.Start()
 	events, cancel := det.Subscribe(256)
 	defer cancel()
-	tick := time.NewTicker(15 * time.Second)
+	tick := time.NewTicker(min(15*time.Second, window/4))
 	defer tick.Stop()
 	for {
 		select {
@@ -161,6 +177,7 @@ func followRuntime(ctx context.Context, det *runtime.Detector, m *kube.Manager) 
 				m.ClearRuntimeAnomaly() // the detector stopped: no verdict any more
 				return
 			}
+			m.RuntimeEvent(&ev)
 			msg := ev.Message
 			if ev.Pod != "" {
 				msg = fmt.Sprintf("%s (pod %s/%s)", msg, ev.Namespace, ev.Pod)

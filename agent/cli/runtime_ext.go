@@ -25,6 +25,27 @@ var runtimeDetector atomic.Pointer[runtime.Detector]
 // RuntimeDetector returns the detector started by `nodeguard run`, or nil.
 func RuntimeDetector() *runtime.Detector { return runtimeDetector.Load() }
 
+// runtimePods names the pods of runtime events once the Kubernetes extension
+// has an API to ask; the detector is built before that, so it gets this
+// late-bound resolver, which knows no pod until Set.
+var runtimePods lateResolver
+
+type lateResolver struct {
+	r atomic.Pointer[runtime.PodResolver]
+}
+
+// Set makes r the resolver that Lookup asks.
+func (l *lateResolver) Set(r runtime.PodResolver) { l.r.Store(&r) }
+
+// Lookup implements runtime.PodResolver.
+func (l *lateResolver) Lookup(containerID string) (namespace, pod, container string, ok bool) {
+	r := l.r.Load()
+	if r == nil {
+		return "", "", "", false
+	}
+	return (*r).Lookup(containerID)
+}
+
 func init() {
 	var noBPF bool
 	RegisterRunExtension(RunExtension{
@@ -55,6 +76,7 @@ func init() {
 				Root: d.Scanner.Root, Policy: d.Scanner.Policy, Log: log,
 				Role:           func() probes.Role { return currentRole.Load().(probes.Role) },
 				AgentListeners: d.Scanner.AgentListeners,
+				Pods:           &runtimePods,
 			})
 			if err != nil {
 				// The agent's scans are still worth having without eBPF.

@@ -8,6 +8,10 @@ import (
 	"github.com/nodeguard/nodeguard/agent/finding"
 )
 
+// DefaultRuntimeAnomalyWindow is how long RuntimeAnomalyDetected stays True
+// after the last high or critical runtime rule match.
+const DefaultRuntimeAnomalyWindow = 15 * time.Minute
+
 // AnomalyWindow turns a stream of runtime rule matches into the
 // RuntimeAnomalyDetected verdict: True while a high or critical rule matched
 // within Window, False otherwise. While True, the message (which names the

@@ -38,3 +38,32 @@ func TestAnomalyWindow(t *testing.T) {
 		t.Fatalf("resolved %+v", got)
 	}
 }
+
+func TestAnomalyWindowDefaultLasts15Minutes(t *testing.T) {
+	var active []bool
+	var quiet string
+	w := &AnomalyWindow{Window: DefaultRuntimeAnomalyWindow, MessageEvery: time.Minute,
+		Set: func(a bool, _, msg string) {
+			active = append(active, a)
+			if !a {
+				quiet = msg
+			}
+		}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w.Start()
+	w.Match(t0, "shell-in-container", finding.High, "sh in shop/web-0")
+	w.Match(t0.Add(2*time.Minute), "shell-in-container", finding.Critical, "sh again")
+	for m := 3; m < 17; m++ { // the window runs from the latest match
+		w.Tick(t0.Add(time.Duration(m) * time.Minute))
+	}
+	if active[len(active)-1] != true {
+		t.Fatalf("resolved 14 minutes after the last match: %v", active)
+	}
+	w.Tick(t0.Add(17 * time.Minute))
+	if active[len(active)-1] != false {
+		t.Fatalf("still active 15 minutes after the last match: %v", active)
+	}
+	if quiet != "no high or critical runtime rule matched in the last 15m0s" {
+		t.Errorf("quiet message %q", quiet)
+	}
+}

@@ -88,6 +88,8 @@ type Manager struct {
 	failures   int
 	failSince  time.Time
 	limiters   map[string]*rate.Limiter
+
+	runtimeLimiter *keyedLimiter
 }
 
 // New makes a manager; Run starts it.
@@ -103,7 +105,8 @@ func New(o Options) (*Manager, error) {
 	}
 	m := &Manager{
 		opts: o, client: o.Client, log: o.Log, wake: make(chan struct{}, 1),
-		limiters: map[string]*rate.Limiter{},
+		limiters:       map[string]*rate.Limiter{},
+		runtimeLimiter: newKeyedLimiter(runtimeEventInterval, runtimeEventBurst, runtimeEventKeys),
 		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nodeguard_kube_sync_errors_total",
 			Help: "Failed attempts to sync the node's conditions with the Kubernetes API, by reason.",
@@ -114,7 +117,7 @@ func New(o Options) (*Manager, error) {
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nodeguard_kube_events_total",
-			Help: "Transition Events, by outcome: recorded, or dropped by the rate limit.",
+			Help: "Events on the Node (condition transitions and runtime rule matches), by outcome: recorded, or dropped by the rate limit.",
 		}, []string{"outcome"}),
 	}
 	// Alerts on rate() need the series to exist before the first error.
@@ -267,9 +270,17 @@ func (m *Manager) Run(ctx context.Context) {
 	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
 		m.log.Error().Err(err).Msg("events recorder could not start; node conditions go on without Events")
 	} else {
+		// Under mu: runtime events are recorded from another goroutine.
+		m.mu.Lock()
 		m.recorder = broadcaster.NewRecorder(scheme.Scheme, ReportingController)
+		m.mu.Unlock()
 	}
-	defer broadcaster.Shutdown()
+	defer func() {
+		m.mu.Lock()
+		m.recorder = nil // no Events into a broadcaster that is shut down
+		m.mu.Unlock()
+		broadcaster.Shutdown()
+	}()
 
 	bo := m.opts.Backoff
 	timer := time.NewTimer(time.Hour)
@@ -365,7 +376,10 @@ func (m *Manager) SyncOnce(ctx context.Context) (time.Time, error) {
 
 // emit writes the Event for a transition, within the rate limit.
 func (m *Manager) emit(node *corev1.Node, t transition) {
-	if m.recorder == nil {
+	m.mu.Lock()
+	rec := m.recorder
+	m.mu.Unlock()
+	if rec == nil {
 		return
 	}
 	key := string(t.Type.Type) + "/problem"
@@ -394,7 +408,7 @@ func (m *Manager) emit(node *corev1.Node, t transition) {
 	// as UID, so use that to have the Events show up there.
 	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: types.UID(node.Name)}
 	note := fmt.Sprintf("%s is now %s: %s", t.Type.Type, t.Verdict.Status, t.Verdict.Message)
-	m.recorder.Eventf(ref, nil, eventType, reason, "Scan", "%s", truncate(note, MaxMessageLen+64))
+	rec.Eventf(ref, nil, eventType, reason, "Scan", "%s", truncate(note, MaxMessageLen+64))
 }
 
 func (m *Manager) recordError(err error) {

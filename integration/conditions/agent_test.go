@@ -57,6 +57,17 @@ type agent struct {
 
 func startAgent(t testing.TB, bin string, args ...string) *agent {
 	t.Helper()
+	return launchAgent(t, bin, false, args...)
+}
+
+// startAgentWithBPF runs the agent with eBPF runtime detection on.
+func startAgentWithBPF(t testing.TB, bin string, args ...string) *agent {
+	t.Helper()
+	return launchAgent(t, bin, true, args...)
+}
+
+func launchAgent(t testing.TB, bin string, bpf bool, args ...string) *agent {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +75,7 @@ func startAgent(t testing.TB, bin string, args ...string) *agent {
 	addr := l.Addr().String()
 	l.Close()
 	full := append([]string{"run", "--listen", addr}, args...)
-	if supportsFlag(bin, "no-bpf") {
+	if !bpf && supportsFlag(bin, "no-bpf") {
 		// Runtime detection is another feature; keep its probes out of these tests.
 		full = append(full, "--no-bpf")
 	}

@@ -350,6 +350,16 @@ func TestNodeConditionsOnARealAPIServer(t *testing.T) {
 		if _, err := ag.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 			t.Errorf("listing nodes: %v, want Forbidden", err)
 		}
+		// Pods: list and watch (the informer of the node's pods), nothing else.
+		if _, err := ag.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + nodeName}); err != nil {
+			t.Errorf("listing the node's pods: %v", err)
+		}
+		if _, err := ag.CoreV1().Pods("default").Get(ctx, "any", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("getting a pod: %v, want Forbidden", err)
+		}
+		if err := ag.CoreV1().Pods("default").Delete(ctx, "any", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("deleting a pod: %v, want Forbidden", err)
+		}
 		if _, err := ag.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
 			t.Errorf("listing secrets: %v, want Forbidden", err)
 		}
