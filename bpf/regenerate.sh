@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 if [ "${VMLINUX:-0}" = 1 ]; then
 	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/c/vmlinux.h
 fi
-go generate ./bpf/
+go generate ./bpf/...
 if [ "${1:-}" != "-w" ]; then
 	if ! git diff --exit-code --stat -- bpf/; then
 		echo "bpf/: generated files differ from the committed ones; run bpf/regenerate.sh -w and commit" >&2

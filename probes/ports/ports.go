@@ -14,6 +14,7 @@ import (
 	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/bpf/sockiter"
 	"github.com/nodeguard/nodeguard/probes"
 )
 
@@ -46,6 +47,9 @@ type Probe struct {
 	lastAgent    []probes.Listener
 
 	useDiag *bool // decided on the first scan
+	useIter *bool // BPF socket iterator: decided on first use, off after a failure
+	iter    *sockiter.Iterator
+	walks   int // owner walks done, to leave the first to /proc (see walkOwners)
 }
 
 func (*Probe) Name() string { return Name }
@@ -64,7 +68,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if p.cache == nil {
 		early = make(chan ownerResult, 1)
 		go func() {
-			res, err := scanOwners(env.Root, nil)
+			res, err := p.walkOwners(env.Root, env.Log, nil)
 			early <- ownerResult{res, err}
 		}()
 	}
@@ -146,7 +150,7 @@ func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult
 			return p.cache, true, nil
 		}
 	}
-	res, err := scanOwners(env.Root, want)
+	res, err := p.walkOwners(env.Root, env.Log, want)
 	if err != nil {
 		p.cache = nil
 		return nil, false, err
