@@ -21,6 +21,14 @@ type Process struct {
 	Exe       string // as the process sees it (inside its container, if any)
 	Container string // 64-hex container id, when in a container cgroup
 	startTime string // /proc/<pid>/stat field 22: tells a reused pid apart
+	pid       string // PID formatted once: it is evidence of every socket the process owns
+}
+
+func (p *Process) pidString() string {
+	if p.pid == "" {
+		p.pid = strconv.Itoa(p.PID)
+	}
+	return p.pid
 }
 
 // ownerScan is the result of walking every process's fd table.

@@ -28,7 +28,34 @@ const (
 	IDSockets  = "ports.sockets"
 )
 
-var guidanceRef = "Kubernetes security guidance 5.4.1"
+var (
+	guidanceRef = "Kubernetes security guidance 5.4.1"
+	// guidanceRefs is shared by every finding; its capacity equals its
+	// length, so an append by a consumer copies rather than writes into it.
+	guidanceRefs = []string{guidanceRef}
+)
+
+// addrString formats the few distinct addresses a host listens on once each.
+func addrString(a netip.Addr) string {
+	switch a {
+	case addrAny4:
+		return "0.0.0.0"
+	case addrLoopback4:
+		return "127.0.0.1"
+	case addrAny6:
+		return "::"
+	case addrLoopback6:
+		return "::1"
+	}
+	return a.String()
+}
+
+var (
+	addrAny4      = netip.IPv4Unspecified()
+	addrLoopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	addrAny6      = netip.IPv6Unspecified()
+	addrLoopback6 = netip.IPv6Loopback()
+)
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
 
@@ -200,7 +227,7 @@ func agentRules(ls []probes.Listener) []Rule {
 func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Finding {
 	f := finding.Finding{
 		ID: IDListener, Probe: Name,
-		References: []string{guidanceRef},
+		References: guidanceRefs,
 		Evidence:   evidence(l),
 	}
 	what := describe(l)
@@ -209,7 +236,7 @@ func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Fin
 		if svc, addr := r.matchParts(role, l); svc && addr {
 			f.Status, f.Severity = finding.Fail, r.Severity
 			f.Title = "Forbidden listener: " + r.Description
-			f.Message = fmt.Sprintf("%s is the %s, which must not be open on a %s node", what, r.Description, role)
+			f.Message = what + " is the " + r.Description + ", which must not be open on a " + string(role) + " node"
 			f.Remediation = r.Remediation
 			f.References = append(r.References[:len(r.References):len(r.References)], guidanceRef)
 			f.Evidence["rule"] = r.Description
@@ -224,7 +251,7 @@ func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Fin
 			if svc && addr {
 				f.Status, f.Severity = finding.Pass, finding.Info
 				f.Title = "Allowed listener: " + r.Description
-				f.Message = fmt.Sprintf("%s is allowed on a %s node (%s)", what, role, r.Description)
+				f.Message = what + " is allowed on a " + string(role) + " node (" + r.Description + ")"
 				f.Evidence["rule"] = r.Description
 				return f
 			}
@@ -246,35 +273,40 @@ func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Fin
 		return f
 	}
 	f.Title = "Unexpected open port"
-	f.Message = fmt.Sprintf("%s is not in the port table of a %s node", what, role)
+	f.Message = what + " is not in the port table of a " + string(role) + " node"
 	f.Remediation = "Stop or rebind the service, or, if it is meant to be there, allow it in the policy file (ports.allow)."
 	return f
 }
 
 func describe(l *listener) string {
-	s := fmt.Sprintf("%s %s", strings.ToUpper(l.Protocol), hostPort(l.Addr, l.Port))
-	if len(l.Owners) > 0 {
-		s += fmt.Sprintf(" (%s, pid %d)", l.Owners[0].Name, l.Owners[0].PID)
+	var b []byte
+	if l.Protocol == "udp" {
+		b = append(b, "UDP "...)
+	} else {
+		b = append(b, "TCP "...)
 	}
-	return s
-}
-
-func hostPort(a netip.Addr, port uint16) string {
-	return netip.AddrPortFrom(a, port).String()
+	b = netip.AddrPortFrom(l.Addr, l.Port).AppendTo(b)
+	if len(l.Owners) > 0 {
+		b = append(b, " ("...)
+		b = append(b, l.Owners[0].Name...)
+		b = append(b, ", pid "...)
+		b = strconv.AppendInt(b, int64(l.Owners[0].PID), 10)
+		b = append(b, ')')
+	}
+	return string(b)
 }
 
 func evidence(l *listener) map[string]string {
-	ev := map[string]string{
-		"protocol": l.Protocol,
-		"address":  l.Addr.String(),
-		"port":     strconv.Itoa(int(l.Port)),
-		"inode":    strconv.FormatUint(l.Inode, 10),
-	}
+	ev := make(map[string]string, 8)
+	ev["protocol"] = l.Protocol
+	ev["address"] = addrString(l.Addr)
+	ev["port"] = strconv.Itoa(int(l.Port))
+	ev["inode"] = strconv.FormatUint(l.Inode, 10)
 	if len(l.Owners) == 0 {
 		return ev
 	}
 	o := l.Owners[0]
-	ev["pid"] = strconv.Itoa(o.PID)
+	ev["pid"] = o.pidString()
 	ev["process"] = o.Name
 	if o.Exe != "" {
 		ev["executable"] = o.Exe

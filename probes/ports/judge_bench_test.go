@@ -1,0 +1,21 @@
+package ports
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// BenchmarkJudge measures the verdict for one unexpected loopback listener:
+// the worst case, as every rule is tried before it fails.
+func BenchmarkJudge(b *testing.B) {
+	pol := policy.Section[Policy](policy.Default(), Name)
+	l := &listener{Socket: Socket{Protocol: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 40000, Inode: 123456},
+		Owners: []*Process{{PID: 4242, Name: "listeners", Exe: "/tmp/listeners"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		judge(pol, nil, probes.Worker, l)
+	}
+}
