@@ -14,8 +14,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,6 +144,11 @@ func Start(t testing.TB) *Env {
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=kubeenv="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+
+	// kube-apiserver gives up when etcd does not answer within its own
+	// timeout, which a loaded CI machine (several suites starting clusters at
+	// once) can exceed: start it only once etcd is healthy.
+	waitForEtcd(t, e.etcd, etcdURL)
 
 	e.Host = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	e.apiArgs = []string{
@@ -321,6 +328,30 @@ func startProc(t testing.TB, bin, logPath string, args ...string) *proc {
 		close(p.done)
 	}()
 	return p
+}
+
+func waitForEtcd(t testing.TB, etcd *proc, url string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		resp, err := client.Get(url + "/health")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), `"health":"true"`) {
+				return
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, body)
+		}
+		if etcd.exited() {
+			t.Fatalf("etcd exited: %s", etcd.logTail())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd not healthy after 2m (%v): %s", err, etcd.logTail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (p *proc) exited() bool {
