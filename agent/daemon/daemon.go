@@ -5,8 +5,10 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -37,6 +39,11 @@ type Daemon struct {
 
 	// Listener is where the HTTP endpoints are served; set by Listen.
 	Listener net.Listener
+	// TLS, when set before Run, makes every endpoint HTTPS.
+	TLS *tls.Config
+	// MetricsAuth, when set before Run, guards /metrics (not /healthz and
+	// /readyz: the kubelet probes them without credentials).
+	MetricsAuth func(http.Handler) http.Handler
 
 	mu          sync.Mutex
 	subscribers []func(*finding.Report)
@@ -100,10 +107,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.Listener == nil {
 		return errors.New("daemon: Listen was not called")
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures (a probe without TLS, a port scan) are
+		// not the agent's errors.
+		ErrorLog: log.New(debugWriter{d.Log}, "", 0),
+	}
+	l := d.Listener
+	scheme := "http"
+	if d.TLS != nil {
+		l, scheme = tls.NewListener(l, d.TLS), "https"
+	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(d.Listener) }()
-	d.Log.Info().Str("listen", d.Listener.Addr().String()).Dur("interval", d.Interval).Msg("nodeguard agent started")
+	go func() { serveErr <- srv.Serve(l) }()
+	d.Log.Info().Str("listen", d.Listener.Addr().String()).Str("scheme", scheme).
+		Bool("metricsAuth", d.MetricsAuth != nil).Dur("interval", d.Interval).Msg("nodeguard agent started")
 
 	loopDone := make(chan struct{})
 	go func() {
@@ -172,7 +190,11 @@ func (d *Daemon) ScanOnce(ctx context.Context) *finding.Report {
 // Handler serves /metrics, /healthz and /readyz.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: zerologPrinter{d.Log}}))
+	var metricsHandler http.Handler = promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{ErrorLog: zerologPrinter{d.Log}})
+	if d.MetricsAuth != nil {
+		metricsHandler = d.MetricsAuth(metricsHandler)
+	}
+	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -212,3 +234,11 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 type zerologPrinter struct{ log zerolog.Logger }
 
 func (p zerologPrinter) Println(v ...any) { p.log.Error().Msg(fmt.Sprint(v...)) }
+
+// debugWriter logs each line written to it at debug level.
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(b []byte) (int, error) {
+	w.log.Debug().Msg(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
