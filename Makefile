@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/version.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries reference bench image clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries reference bench image sbom clean
 
 all: build
 
@@ -49,7 +49,14 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 image:
-	docker build --build-arg VERSION=$(VERSION) -t nodeguard:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
+	  -t nodeguard:$(VERSION) .
+
+# CycloneDX SBOM of the built binary (cyclonedx-gomod, from the module proxy).
+sbom: build
+	GO=$(GO) ./integration/sbom/sbom.sh $(BIN) bin/nodeguard.cdx.json $(VERSION)
 
 clean:
 	rm -rf bin
