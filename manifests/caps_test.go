@@ -91,7 +91,7 @@ func scanOwner(t *testing.T, setpriv, bin string, caps []string, port int) strin
 			return f.Evidence["process"]
 		}
 	}
-	t.Fatalf("scan with capabilities %v did not report port %d", caps, port)
+	t.Fatalf("scan with capabilities %v did not report port %d; findings:\n%s", caps, port, out)
 	return ""
 }
 

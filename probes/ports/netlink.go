@@ -65,11 +65,21 @@ func diagSockets() ([]Socket, error) {
 		{unix.AF_INET, unix.IPPROTO_UDP, tcpCloseState, "udp"},
 		{unix.AF_INET6, unix.IPPROTO_UDP, tcpCloseState, "udp"},
 	} {
-		seq++
-		if err := sendDiagReq(fd, seq, q.family, q.proto, q.state); err != nil {
-			return nil, err
+		var socks []Socket
+		var err error
+		// A dump that the kernel marks interrupted (the table changed while
+		// it was being walked) may have skipped sockets: take it again.
+		for try := 0; try < 3; try++ {
+			seq++
+			if err = sendDiagReq(fd, seq, q.family, q.proto, q.state); err != nil {
+				return nil, err
+			}
+			var intr bool
+			socks, intr, err = recvDiag(fd, seq, buf, q.name)
+			if err != nil || !intr {
+				break
+			}
 		}
-		socks, err := recvDiag(fd, seq, buf, q.name)
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) && q.family == unix.AF_INET6 {
 				continue // IPv6 disabled
@@ -97,7 +107,7 @@ func sendDiagReq(fd int, seq uint32, family, proto uint8, state uint32) error {
 	return nil
 }
 
-func recvDiag(fd int, seq uint32, buf []byte, protocol string) ([]Socket, error) {
+func recvDiag(fd int, seq uint32, buf []byte, protocol string) (_ []Socket, interrupted bool, _ error) {
 	ne := binary.NativeEndian
 	var out []Socket
 	for {
@@ -106,33 +116,36 @@ func recvDiag(fd int, seq uint32, buf []byte, protocol string) ([]Socket, error)
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sock_diag: %w", err)
+			return nil, false, fmt.Errorf("sock_diag: %w", err)
 		}
 		for b := buf[:n]; len(b) >= sizeofNlmsghdr; {
 			l := int(ne.Uint32(b[0:]))
 			if l < sizeofNlmsghdr || l > len(b) {
-				return nil, fmt.Errorf("sock_diag: malformed message of %d bytes", l)
+				return nil, false, fmt.Errorf("sock_diag: malformed message of %d bytes", l)
 			}
-			typ, mseq := ne.Uint16(b[4:]), ne.Uint32(b[8:])
+			typ, flags, mseq := ne.Uint16(b[4:]), ne.Uint16(b[6:]), ne.Uint32(b[8:])
 			msg := b[sizeofNlmsghdr:l]
 			b = b[min(nlmAlign(l), len(b)):]
 			if mseq != seq {
 				continue
 			}
+			if flags&unix.NLM_F_DUMP_INTR != 0 {
+				interrupted = true
+			}
 			switch typ {
 			case unix.NLMSG_DONE:
-				return out, nil
+				return out, interrupted, nil
 			case unix.NLMSG_ERROR:
 				if len(msg) >= 4 {
 					if errno := int32(ne.Uint32(msg)); errno != 0 {
-						return nil, fmt.Errorf("sock_diag: %w", unix.Errno(-errno))
+						return nil, false, fmt.Errorf("sock_diag: %w", unix.Errno(-errno))
 					}
 				}
-				return out, nil
+				return out, interrupted, nil
 			case unix.SOCK_DIAG_BY_FAMILY:
 				s, err := parseDiagMsg(msg, protocol)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				out = append(out, s)
 			}
