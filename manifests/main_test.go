@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/nodeguard/nodeguard/integration/agentproc"
@@ -25,7 +26,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
-		select {} // until killed
+		// Sleep rather than select{}: with no other goroutine the runtime
+		// would call a bare select{} a deadlock and exit, closing the socket.
+		for {
+			time.Sleep(time.Hour)
+		}
 	}
 	dir, err := os.MkdirTemp("", "nodeguard-manifests-")
 	if err != nil {

@@ -73,6 +73,7 @@ func startSystemdNotify(ctx context.Context, d *agentd.Daemon, log zerolog.Logge
 		notify(status)
 	})
 	notify("STATUS=first scan running")
+	d.OnStop(func() { notify(daemon.SdNotifyStopping + "\nSTATUS=stopping") })
 
 	go func() {
 		var tick <-chan time.Time
@@ -87,7 +88,6 @@ func startSystemdNotify(ctx context.Context, d *agentd.Daemon, log zerolog.Logge
 		for {
 			select {
 			case <-ctx.Done():
-				notify(daemon.SdNotifyStopping + "\nSTATUS=stopping")
 				return
 			case now := <-tick:
 				healthy := scanLoopHealthy(now, time.Unix(0, last.Load()), d.Interval)

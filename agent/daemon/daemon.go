@@ -47,6 +47,7 @@ type Daemon struct {
 
 	mu          sync.Mutex
 	subscribers []func(*finding.Report)
+	stopHooks   []func()
 	readyChecks map[string]func() error
 	trigger     chan struct{}
 }
@@ -64,6 +65,15 @@ func New(sc *scan.Scanner, interval time.Duration, log zerolog.Logger) *Daemon {
 		readyChecks: map[string]func() error{},
 		trigger:     make(chan struct{}, 1),
 	}
+}
+
+// OnStop adds a function run synchronously when shutdown begins, before the
+// HTTP server closes: what must be said before the process exits (systemd's
+// STOPPING=1) cannot be left to a goroutine racing the exit.
+func (d *Daemon) OnStop(fn func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopHooks = append(d.stopHooks, fn)
 }
 
 // Subscribe adds an exporter that receives every report (node conditions,
@@ -133,6 +143,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+	}
+	d.mu.Lock()
+	hooks := append([]func(){}, d.stopHooks...)
+	d.mu.Unlock()
+	for _, h := range hooks {
+		h()
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
