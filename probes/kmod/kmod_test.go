@@ -1,7 +1,6 @@
 package kmod
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path"
@@ -9,23 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/agent/policy"
-	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
 func runProbe(t testing.TB, dir string) []finding.Finding {
 	t.Helper()
-	root, err := hostfs.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	env := &probes.Env{Root: root, Policy: policy.Default(), Role: probes.Worker, Log: zerolog.Nop()}
-	return (&Probe{}).Run(context.Background(), env)
+	return probetest.Run(t, &Probe{}, dir)
 }
 
 // byModule indexes denied-module findings by module, others by id.

@@ -1,29 +1,19 @@
 package services
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/agent/policy"
-	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
 func runProbe(t testing.TB, dir string) []finding.Finding {
 	t.Helper()
-	root, err := hostfs.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	env := &probes.Env{Root: root, Policy: policy.Default(), Role: probes.Worker, Log: zerolog.Nop()}
-	return (&Probe{}).Run(context.Background(), env)
+	return probetest.Run(t, &Probe{}, dir)
 }
 
 // byService indexes service findings by service name, others by id.

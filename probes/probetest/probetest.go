@@ -1,0 +1,49 @@
+// Package probetest runs probes over fixture host trees, for the probes'
+// own tests and benchmarks.
+package probetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes"
+)
+
+// Env opens dir as the host root with the built-in policy; the root is
+// closed when the test ends.
+func Env(t testing.TB, dir string, role probes.Role) *probes.Env {
+	t.Helper()
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return &probes.Env{Root: root, Policy: policy.Default(), Role: role, Log: zerolog.Nop()}
+}
+
+// Run runs p once over the host tree dir, judged as a worker.
+func Run(t testing.TB, p probes.Probe, dir string) []finding.Finding {
+	t.Helper()
+	return p.Run(context.Background(), Env(t, dir, probes.Worker))
+}
+
+// Bench benchmarks one probe instance per host tree, so that caches kept
+// between scans count as they do in `nodeguard run`.
+func Bench(b *testing.B, newProbe func() probes.Probe, dirs ...string) {
+	for _, dir := range dirs {
+		b.Run(dir, func(b *testing.B) {
+			env := Env(b, dir, probes.Worker)
+			p := newProbe()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				p.Run(ctx, env)
+			}
+		})
+	}
+}
