@@ -60,7 +60,7 @@ func FreePort(t testing.TB) int {
 type Agent struct {
 	Addr   string // host:port of /metrics
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *SyncBuffer
 	exited chan struct{} // closed when the process has been waited for
 	err    error         // its exit status, once exited is closed
 }
@@ -77,7 +77,7 @@ func Start(t testing.TB, bin string, args ...string) *Agent {
 	if SupportsFlag(t, bin, "run", "no-kube") && !slices.Contains(args, "--kubeconfig") {
 		full = append(full, "--no-kube")
 	}
-	a := &Agent{Addr: addr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	a := &Agent{Addr: addr, stderr: &SyncBuffer{}, exited: make(chan struct{})}
 	a.cmd = exec.Command(bin, full...)
 	a.cmd.Stderr = a.stderr
 	a.cmd.Stdout = a.stderr
@@ -161,18 +161,19 @@ func SupportsFlag(t testing.TB, bin, sub, flag string) bool {
 	return bytes.Contains(out, []byte("-"+flag+" ")) || bytes.Contains(out, []byte("-"+flag+"\n"))
 }
 
-type syncBuffer struct {
+// SyncBuffer collects a child process's output while tests read it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

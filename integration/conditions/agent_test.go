@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/nodeguard/nodeguard/integration/agentproc"
 	"io"
 	"net"
 	"net/http"
@@ -51,7 +52,7 @@ type agent struct {
 	t    testing.TB
 	addr string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *agentproc.SyncBuffer
 	done chan struct{}
 }
 
@@ -79,7 +80,7 @@ func launchAgent(t testing.TB, bin string, bpf bool, args ...string) *agent {
 		// Runtime detection is another feature; keep its probes out of these tests.
 		full = append(full, "--no-bpf")
 	}
-	a := &agent{t: t, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
+	a := &agent{t: t, addr: addr, log: &agentproc.SyncBuffer{}, done: make(chan struct{})}
 	a.cmd = exec.Command(bin, full...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	a.cmd.Env = filterEnv("KUBECONFIG=", "NODE_NAME=")
@@ -233,23 +234,6 @@ func tailString(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // host is a fixture host root whose listening sockets the test controls.

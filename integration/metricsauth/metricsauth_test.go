@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -202,7 +201,7 @@ type agent struct {
 	addr   string
 	client *http.Client
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *agentproc.SyncBuffer
 	done   chan struct{}
 }
 
@@ -218,7 +217,7 @@ func startAgent(t *testing.T, bin string, roots *x509.CertPool, args ...string) 
 		tlsCfg = &tls.Config{InsecureSkipVerify: true} // the agent's self-signed certificate
 	}
 	a := &agent{
-		addr: addr, log: &syncBuffer{}, done: make(chan struct{}),
+		addr: addr, log: &agentproc.SyncBuffer{}, done: make(chan struct{}),
 		// A new connection (and so a new handshake) per request: the
 		// rotation check must see the certificate of the moment.
 		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg, DisableKeepAlives: true}},
@@ -416,21 +415,4 @@ func TestMetricsAuthWithoutAPIRefusesToStart(t *testing.T) {
 	if !bytes.Contains(out, []byte("--metrics-auth=kubernetes")) {
 		t.Errorf("the error does not name --metrics-auth=kubernetes:\n%s", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,7 +82,7 @@ func (n *notifySocket) next(t *testing.T, agent *agentRun, what string) string {
 type agentRun struct {
 	cmd    *exec.Cmd
 	addr   string
-	out    *syncBuffer
+	out    *agentproc.SyncBuffer
 	exited chan struct{}
 	err    error
 }
@@ -94,7 +93,7 @@ type agentRun struct {
 func startAgent(t *testing.T, wrap []string, env ...string) *agentRun {
 	t.Helper()
 	bin := agentBinary(t)
-	a := &agentRun{addr: fmt.Sprintf("127.0.0.1:%d", agentproc.FreePort(t)), out: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agentRun{addr: fmt.Sprintf("127.0.0.1:%d", agentproc.FreePort(t)), out: &agentproc.SyncBuffer{}, exited: make(chan struct{})}
 	args := append(append([]string{}, wrap...), bin, "run", "--host-root", "/", "--no-kube", "--listen", a.addr, "--interval", "1h", "--log-level", "info")
 	a.cmd = exec.Command(args[0], args[1:]...)
 	for _, kv := range os.Environ() {
@@ -127,23 +126,6 @@ func (a *agentRun) running() bool {
 	default:
 		return true
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stop sends SIGTERM, as systemctl stop does, and returns the exit error.
