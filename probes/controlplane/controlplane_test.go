@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,43 +12,11 @@ import (
 	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
 // The kubeadm control-plane fixture is shared with the kubelet probe.
 const fixture = "../kubelet/testdata/kubeadm-control-plane"
-
-// copyTree copies a fixture with every file at mode 0644 (a checkout's modes
-// depend on the umask) and returns the copy's path.
-func copyTree(t testing.TB, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "host")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
 
 func env(t testing.TB, dir string, role probes.Role) *probes.Env {
 	t.Helper()
@@ -62,7 +29,7 @@ func env(t testing.TB, dir string, role probes.Role) *probes.Env {
 }
 
 func TestKubeadmControlPlane(t *testing.T) {
-	dir := copyTree(t, fixture)
+	dir := probetest.CopyTree(t, fixture)
 	// Make the static pod manifests and kubeconfigs root-only as kubeadm does.
 	for _, p := range []string{"manifests/kube-apiserver.yaml", "manifests/etcd.yaml", "admin.conf", "pki/ca.key"} {
 		if err := os.Chmod(filepath.Join(dir, "etc/kubernetes", p), 0o600); err != nil {
@@ -167,7 +134,7 @@ func TestBadManifests(t *testing.T) {
 // BenchmarkKubeletAndControlPlane runs both probes on the kubeadm
 // control-plane fixture, as one scan of such a node does.
 func BenchmarkKubeletAndControlPlane(b *testing.B) {
-	e := env(b, copyTree(b, fixture), probes.ControlPlane)
+	e := env(b, probetest.CopyTree(b, fixture), probes.ControlPlane)
 	ps := []probes.Probe{&kubelet.Probe{}, &Probe{}}
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,39 +11,13 @@ import (
 	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
-// CopyFixture copies testdata/<name> to a temporary host root with every file
-// at mode 0644 (a checkout's modes depend on the umask), then applies modes.
+// copyFixture copies testdata/<name> to a temporary host root, then applies modes.
 func copyFixture(t testing.TB, name string, modes map[string]os.FileMode) string {
 	t.Helper()
-	src := filepath.Join("testdata", name)
-	dst := filepath.Join(t.TempDir(), "host")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		case d.IsDir():
-			return os.MkdirAll(out, 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(out, data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst := probetest.CopyTree(t, filepath.Join("testdata", name))
 	for p, m := range modes {
 		if err := os.Chmod(filepath.Join(dst, p), m); err != nil {
 			t.Fatal(err)

@@ -4,6 +4,9 @@ package probetest
 
 import (
 	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -46,4 +49,39 @@ func Bench(b *testing.B, newProbe func() probes.Probe, dirs ...string) {
 			}
 		})
 	}
+}
+
+// CopyTree copies a fixture host tree with every file at mode 0644 and every
+// directory at 0755 (a checkout's modes depend on the umask), keeping
+// symlinks as they are, and returns the copy's path. Tests that judge file
+// permissions set the modes they need on the copy.
+func CopyTree(t testing.TB, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "host")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(target, out)
+		case d.IsDir():
+			return os.MkdirAll(out, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
