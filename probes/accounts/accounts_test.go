@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"encoding/json"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,31 +246,7 @@ func TestHardenedNode(t *testing.T) {
 // sparse file, which is too big to commit.
 func brokenTree(t testing.TB) string {
 	dst := t.TempDir()
-	err := filepath.WalkDir("testdata/broken", func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel("testdata/broken", p)
-		target := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(l, target)
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	probetest.CopyTreeTo(t, "testdata/broken", dst)
 	huge, err := os.Create(filepath.Join(dst, "etc/sudoers.d/huge"))
 	if err != nil {
 		t.Fatal(err)

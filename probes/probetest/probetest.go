@@ -58,6 +58,13 @@ func Bench(b *testing.B, newProbe func() probes.Probe, dirs ...string) {
 func CopyTree(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "host")
+	CopyTreeTo(t, src, dst)
+	return dst
+}
+
+// CopyTreeTo is CopyTree into a destination the test chooses.
+func CopyTreeTo(t testing.TB, src, dst string) {
+	t.Helper()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -83,5 +90,4 @@ func CopyTree(t testing.TB, src string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dst
 }

@@ -2,6 +2,7 @@ package services
 
 import (
 	"bufio"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 	"net"
 	"os"
 	"os/exec"
@@ -136,28 +137,7 @@ func serveSystemd(t *testing.T, socket string, m *fakeSystemd) {
 // copy's path has characters D-Bus addresses must escape.
 func hostTree(t *testing.T, fixture string) string {
 	dir := filepath.Join(t.TempDir(), "host root,1")
-	err := filepath.WalkDir(fixture, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(fixture, p)
-		dst := filepath.Join(dir, rel)
-		switch {
-		case d.Type()&os.ModeSymlink != 0:
-			l, _ := os.Readlink(p)
-			return os.Symlink(l, dst)
-		case d.IsDir():
-			return os.MkdirAll(dst, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	probetest.CopyTreeTo(t, fixture, dir)
 	return dir
 }
 

@@ -86,23 +86,7 @@ func TestHardenedNode(t *testing.T) {
 }
 
 func TestBrokenNode(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("testdata/broken")); err != nil {
-		t.Fatal(err)
-	}
-	// CopyFS follows no links; recreate them as the fixture has them.
-	err := filepath.WalkDir("testdata/broken", func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.Type()&os.ModeSymlink == 0 {
-			return err
-		}
-		l, _ := os.Readlink(p)
-		rel, _ := filepath.Rel("testdata/broken", p)
-		os.Remove(filepath.Join(dir, rel))
-		return os.Symlink(l, filepath.Join(dir, rel))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := probetest.CopyTree(t, "testdata/broken")
 	huge, err := os.Create(filepath.Join(dir, "lib/systemd/system/snmpd.timer"))
 	if err != nil {
 		t.Fatal(err)
