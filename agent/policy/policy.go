@@ -36,19 +36,17 @@ var (
 
 // Register declares a policy section. newFn returns a pointer to a fresh zero
 // value; defaultsYAML is decoded into it before any user file. It panics on a
-// duplicate or malformed default, which is a programming error.
+// duplicate, which is a programming error. The defaults are decoded only when
+// a policy needs the section, not at start-up: every process would otherwise
+// pay for every probe's defaults (TestBuiltInDefaults checks them all).
 func Register(name string, defaultsYAML []byte, newFn func() any) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := sections[name]; dup {
 		panic("policy: duplicate section " + name)
 	}
-	v := newFn()
-	if reflect.TypeOf(v).Kind() != reflect.Pointer {
+	if reflect.TypeOf(newFn()).Kind() != reflect.Pointer {
 		panic("policy: section " + name + " must be a pointer")
-	}
-	if err := yaml.UnmarshalStrict(defaultsYAML, v); err != nil {
-		panic(fmt.Sprintf("policy: built-in defaults of %s: %v", name, err))
 	}
 	sections[name] = section{defaults: defaultsYAML, newFn: newFn}
 }
@@ -67,17 +65,16 @@ func Sections() []string {
 
 // Policy is the merged result of the built-in defaults and an optional file.
 type Policy struct {
-	Source   string // "built-in defaults" or the file path
+	Source string // "built-in defaults" or the file path
+
+	mu       sync.Mutex
 	sections map[string]any
 }
 
-// Default returns the built-in policy.
+// Default returns the built-in policy. Its sections are decoded on first
+// use: `nodeguard scan --only ports` needs one of them.
 func Default() *Policy {
-	p, err := Parse(nil, "built-in defaults")
-	if err != nil {
-		panic(err) // defaults are validated at Register and by tests
-	}
-	return p
+	return &Policy{Source: "built-in defaults", sections: map[string]any{}}
 }
 
 // Load reads and parses a policy file; an empty path means the defaults.
@@ -92,7 +89,9 @@ func Load(path string) (*Policy, error) {
 	return Parse(data, path)
 }
 
-// Parse merges a policy document over the defaults.
+// Parse merges a policy document over the defaults. Every section is decoded
+// and validated now, so that a mistake anywhere in the file stops the agent
+// at start rather than when a probe first runs.
 func Parse(data []byte, source string) (*Policy, error) {
 	mu.RLock()
 	defer mu.RUnlock()
@@ -114,31 +113,57 @@ func Parse(data []byte, source string) (*Policy, error) {
 	}
 	p := &Policy{Source: source, sections: map[string]any{}}
 	for name, s := range sections {
-		v := s.newFn()
-		if err := yaml.UnmarshalStrict(s.defaults, v); err != nil {
-			return nil, fmt.Errorf("policy built-in %s: %w", name, err)
-		}
+		var user []byte
 		if raw, ok := top[name]; ok && raw.set {
-			if err := yaml.UnmarshalStrict(raw.data, v); err != nil {
-				return nil, fmt.Errorf("policy %s: section %s: %w", source, name, cleanYAMLErr(err))
-			}
+			user = raw.data
 		}
-		if val, ok := v.(Validator); ok {
-			if err := val.Validate(); err != nil {
-				return nil, fmt.Errorf("policy %s: section %s: %w", source, name, err)
-			}
+		v, err := s.decode(name, source, user)
+		if err != nil {
+			return nil, err
 		}
 		p.sections[name] = v
 	}
 	return p, nil
 }
 
-// Section returns the typed section registered under name. It panics if the
-// section is missing or of another type: both are programming errors.
+// decode merges user (JSON, may be nil) over the section's defaults.
+func (s section) decode(name, source string, user []byte) (any, error) {
+	v := s.newFn()
+	if err := yaml.UnmarshalStrict(s.defaults, v); err != nil {
+		return nil, fmt.Errorf("policy built-in %s: %w", name, err)
+	}
+	if user != nil {
+		if err := yaml.UnmarshalStrict(user, v); err != nil {
+			return nil, fmt.Errorf("policy %s: section %s: %w", source, name, cleanYAMLErr(err))
+		}
+	}
+	if val, ok := v.(Validator); ok {
+		if err := val.Validate(); err != nil {
+			return nil, fmt.Errorf("policy %s: section %s: %w", source, name, err)
+		}
+	}
+	return v, nil
+}
+
+// Section returns the typed section registered under name, the same pointer
+// on every call. It panics if the section is missing, of another type or has
+// broken built-in defaults: all are programming errors.
 func Section[T any](p *Policy, name string) *T {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	v, ok := p.sections[name]
 	if !ok {
-		panic("policy: section " + name + " is not registered")
+		mu.RLock()
+		s, registered := sections[name]
+		mu.RUnlock()
+		if !registered {
+			panic("policy: section " + name + " is not registered")
+		}
+		var err error
+		if v, err = s.decode(name, p.Source, nil); err != nil {
+			panic(err)
+		}
+		p.sections[name] = v
 	}
 	return v.(*T)
 }

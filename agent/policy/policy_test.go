@@ -62,3 +62,33 @@ func TestEmptyDocumentIsDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltInDefaults decodes and validates every registered section's
+// defaults, which Register leaves to first use.
+func TestBuiltInDefaults(t *testing.T) {
+	if _, err := Parse(nil, "built-in defaults"); err != nil {
+		t.Fatal(err)
+	}
+	p := Default()
+	if a, b := Section[testSection](p, "zz-test"), Section[testSection](p, "zz-test"); a != b || a.Limit != 3 {
+		t.Fatalf("Section: %p %p %+v", a, b, a)
+	}
+}
+
+func TestBrokenDefaultsPanicOnUse(t *testing.T) {
+	Register("zz-broken", []byte("limit: [not a number]\n"), func() any { return new(testSection) })
+	defer func() {
+		mu.Lock()
+		delete(sections, "zz-broken")
+		mu.Unlock()
+	}()
+	if _, err := Parse(nil, "x"); err == nil || !strings.Contains(err.Error(), "zz-broken") {
+		t.Fatalf("Parse: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Section of a broken default did not panic")
+		}
+	}()
+	Section[testSection](Default(), "zz-broken")
+}

@@ -48,7 +48,7 @@ var selfPID = os.Getpid()
 
 // Defaults of Options.
 const (
-	DefaultRingBufferBytes = 2 << 20
+	DefaultRingBufferBytes = 1 << 20
 	DefaultPollInterval    = 100 * time.Millisecond
 	DefaultProcCacheSize   = 32768
 )

@@ -1,8 +1,9 @@
 // Package sockiter lists the sockets every process holds open with a BPF
-// task_file iterator. The generated sockiter_bpf{el,eb}.{go,o} are committed so
-// that a plain `go build` needs no clang; bpf/regenerate.sh rebuilds them and
-// fails when the committed files differ. Both byte orders are built: the
-// ports probe, which imports this package, runs on big-endian nodes too.
+// task_file iterator.
+//
+// Unlike nodeguard's other programs (bpf/c, built with bpf2go and relocated
+// by cilium/ebpf's CO-RE loader), this one is assembled at load time from
+// the offsets this kernel's BTF gives (program.go): it is small, and a CO-RE
+// load decodes the whole kernel BTF, 15-25 ms on every start of a one-shot
+// `nodeguard scan`, more than the iterator saves it over walking /proc.
 package sockiter
-
-//go:generate go tool bpf2go -go-package sockiter -output-stem sockiter -target bpfel,bpfeb -cflags "-O2 -g -Wall -Werror" SockIter ../c/sockiter.c

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
@@ -18,13 +19,13 @@ type Record struct {
 	Inode uint64
 }
 
-// RecordSize is the size of struct sock_fd in c/sockiter.c.
+// RecordSize is the size of the record the program writes (see instructions).
 const RecordSize = 16
 
 // Iterator is the loaded and attached program; each Read walks every task's
 // file table once.
 type Iterator struct {
-	objs SockIterObjects
+	prog *ebpf.Program
 	link *link.Iter
 }
 
@@ -35,27 +36,35 @@ var ErrNotPermitted = errors.New("the socket iterator needs CAP_BPF and CAP_PERF
 // Open loads and attaches the iterator. It needs CAP_BPF and CAP_PERFMON (or
 // CAP_SYS_ADMIN) and a kernel with BTF and task_file iterators (5.8+).
 func Open() (*Iterator, error) {
-	// Checked first: loading parses the kernel's BTF (tens of milliseconds)
+	// Checked first: reading the kernel's BTF costs a few milliseconds
 	// before the kernel can refuse.
 	if !permitted() {
 		return nil, ErrNotPermitted
 	}
-	var it Iterator
-	if err := LoadSockIterObjects(&it.objs, nil); err != nil {
-		return nil, fmt.Errorf("loading the socket iterator: %w", err)
-	}
-	l, err := link.AttachIter(link.IterOptions{Program: it.objs.SocketFds})
+	k, release, err := loadKernelBTF()
 	if err != nil {
-		it.objs.Close()
+		return nil, err
+	}
+	l, err := readLayout(k)
+	release()
+	if err != nil {
+		return nil, err
+	}
+	prog, err := loadProgram(l.instructions(), l.attachBTFID)
+	if err != nil {
+		return nil, err
+	}
+	lnk, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		prog.Close()
 		return nil, fmt.Errorf("attaching the socket iterator: %w", err)
 	}
-	it.link = l
-	return &it, nil
+	return &Iterator{prog: prog, link: lnk}, nil
 }
 
 // Close detaches and unloads the program.
 func (it *Iterator) Close() error {
-	return errors.Join(it.link.Close(), it.objs.Close())
+	return errors.Join(it.link.Close(), it.prog.Close())
 }
 
 // Read runs the iterator once and calls fn for every socket fd, in task then

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,4 +119,48 @@ func TestPermitted(t *testing.T) {
 		t.Skipf("root without CAP_BPF/CAP_PERFMON here: %v", err)
 	}
 	it.Close()
+}
+
+// TestReadInChildPIDNamespace runs TestReadFindsOwnSockets again in a new
+// PID namespace (unshare --pid --fork --mount-proc), where this process is
+// pid 1 and the iterator must report the numbers of that namespace, not the
+// initial one's, and skip the processes outside it.
+func TestReadInChildPIDNamespace(t *testing.T) {
+	if os.Getenv("SOCKITER_IN_CHILD_NS") != "" {
+		if os.Getpid() != 1 {
+			t.Fatalf("pid %d in the new namespace, want 1", os.Getpid())
+		}
+		it, err := Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		pids := map[uint32]bool{}
+		if err := it.Read(func(r Record) { pids[r.PID] = true }); err != nil {
+			t.Fatal(err)
+		}
+		for pid := range pids {
+			if pid != 1 {
+				t.Errorf("pid %d reported: outside this namespace, or not its number here", pid)
+			}
+		}
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load the iterator and make a PID namespace")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare (util-linux)")
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", os.Args[0],
+		"-test.run", "^(TestReadFindsOwnSockets|TestReadInChildPIDNamespace)$", "-test.v")
+	cmd.Env = append(os.Environ(), "SOCKITER_IN_CHILD_NS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("in a new PID namespace: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestReadFindsOwnSockets") {
+		t.Fatalf("TestReadFindsOwnSockets did not run in the new namespace:\n%s", out)
+	}
 }

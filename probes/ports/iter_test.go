@@ -231,10 +231,10 @@ func TestSharesPIDNSHost(t *testing.T) {
 	}
 }
 
-// TestRescanUsesIterator: the probe's first walk reads /proc, a rescan after
-// the sockets changed uses the iterator, and both find the test's listeners
-// with this process as their owner.
-func TestRescanUsesIterator(t *testing.T) {
+// TestScansUseIterator: as root the probe's first walk already uses the
+// iterator and keeps it for a rescan after the sockets changed; both find
+// the test's listeners with this process as their owner.
+func TestScansUseIterator(t *testing.T) {
 	requireSS(t)
 	openTestSockets(t)
 	root, err := hostfs.Open("/")
@@ -265,17 +265,18 @@ func TestRescanUsesIterator(t *testing.T) {
 		return n
 	}
 	first := ownedPorts(p.Run(context.Background(), env))
-	if p.iter != nil {
-		t.Fatal("the first walk loaded the iterator")
+	if p.iter == nil {
+		t.Fatal("the first walk did not use the iterator")
 	}
+	it := p.iter
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	second := ownedPorts(p.Run(context.Background(), env))
-	if p.iter == nil {
-		t.Fatal("the rescan did not use the iterator")
+	if p.iter != it {
+		t.Fatal("the rescan did not reuse the loaded iterator")
 	}
 	if total(first) != 12 {
 		t.Fatalf("first scan: %d of the test's 12 sockets owned by this process", len(first))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,6 +57,7 @@ type Rule struct {
 	Addresses []string `json:"addresses,omitempty"`
 
 	addrs []addrMatcher
+	title string // the finding's title when the rule decides, made once
 }
 
 // Forbidden is a known-bad listener.
@@ -64,6 +66,8 @@ type Forbidden struct {
 	Severity    finding.Severity `json:"severity"`
 	Remediation string           `json:"remediation"`
 	References  []string         `json:"references,omitempty"`
+
+	refs []string // References and the guidance, made once
 }
 
 // PortRange is an inclusive port range; it reads as 10250 or "30000-32767".
@@ -162,13 +166,17 @@ func (p *Policy) Validate() error {
 	var errs []error
 	for i := range p.Allowed {
 		errs = append(errs, p.Allowed[i].validate(fmt.Sprintf("allowed[%d]", i)))
+		p.Allowed[i].title = "Allowed listener: " + p.Allowed[i].Description
 	}
 	for i := range p.Allow {
 		errs = append(errs, p.Allow[i].validate(fmt.Sprintf("allow[%d]", i)))
+		p.Allow[i].title = "Allowed listener: " + p.Allow[i].Description
 	}
 	for i := range p.Forbidden {
 		f := &p.Forbidden[i]
 		errs = append(errs, f.validate(fmt.Sprintf("forbidden[%d]", i)))
+		f.title = "Forbidden listener: " + f.Description
+		f.refs = append(slices.Clip(f.References), guidanceRef)
 		if f.Severity.Rank() < 0 {
 			errs = append(errs, fmt.Errorf("forbidden[%d]: severity %q: want critical, high, medium, low or info", i, f.Severity))
 		}

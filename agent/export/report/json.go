@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"slices"
@@ -101,6 +102,25 @@ func appendFinding(b []byte, f *finding.Finding) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// mayNeedEscape tells whether any of the 8 bytes in x is a control
+// character, '"', '\\' or not ASCII (exactly: the tests are the classic
+// "has a zero byte" and "has a byte less than n" bit tricks).
+func mayNeedEscape(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	control := (x - 0x20*ones) &^ x & highs
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	return control|((quote-ones)&^quote&highs)|((backslash-ones)&^backslash&highs)|x&highs != 0
+}
+
+// plainASCII marks the ASCII bytes a JSON string holds as they are.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString quotes s as encoding/json does, HTML escaping aside: control
 // characters escaped, invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029
 // escaped for JavaScript consumers.
@@ -108,9 +128,16 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: most of a report is plain ASCII.
+		for i+8 <= len(s) && !mayNeedEscape(binary.LittleEndian.Uint64([]byte(s[i:i+8]))) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plainASCII[c] {
 				i++
 				continue
 			}

@@ -2,24 +2,40 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+var tableHeader = [tableColumns]string{"STATUS", "SEVERITY", "PROBE", "CHECK", "DETAIL"}
+
+const (
+	tableColumns = 5
+	tableGap     = 2   // spaces between columns
+	detailMax    = 120 // runes of a message shown in the DETAIL column
 )
 
 // WriteTable writes failing and erroring findings first, most severe first,
 // then a one-line count of the rest; passing findings are listed only when
 // verbose is set, since a node has hundreds of them.
+//
+// Columns are as wide as their widest cell, as text/tabwriter would make
+// them, but measured in one pass and written through one buffer: tabwriter
+// keeps every cell as a separate string and writes padding in small pieces,
+// which with ten thousand rows cost more than the scan.
 func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
-	fmt.Fprintf(w, "node %s  role %s (%s)  host root %s  scanned %s\n\n",
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "node %s  role %s (%s)  host root %s  scanned %s\n\n",
 		r.Node, r.Role, r.RoleReason, r.HostRoot, r.ScannedAt.Format("2006-01-02T15:04:05Z"))
-	rows := make([]finding.Finding, 0, len(r.Findings))
-	for _, f := range r.Findings {
-		if verbose || f.Status == finding.Fail || f.Status == finding.Error {
+	rows := make([]*finding.Finding, 0, len(r.Findings))
+	for i := range r.Findings {
+		if f := &r.Findings[i]; verbose || f.Status == finding.Fail || f.Status == finding.Error {
 			rows = append(rows, f)
 		}
 	}
@@ -30,17 +46,42 @@ func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
 		}
 		return a.Severity.Rank() > b.Severity.Rank()
 	})
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tSEVERITY\tPROBE\tCHECK\tDETAIL")
-	for _, f := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Probe, f.ID, oneLine(f.Message, 120))
+	details := make([]string, len(rows))
+	var width [tableColumns]int
+	for c, h := range tableHeader {
+		width[c] = len(h)
 	}
-	if err := tw.Flush(); err != nil {
+	for i, f := range rows {
+		details[i] = oneLine(f.Message, detailMax)
+		for c, cell := range [tableColumns - 1]string{string(f.Status), string(f.Severity), f.Probe, f.ID} {
+			width[c] = max(width[c], utf8.RuneCountInString(cell))
+		}
+	}
+	var line []byte
+	writeRow := func(cells [tableColumns]string) error {
+		line = line[:0]
+		for c, cell := range cells[:tableColumns-1] {
+			line = append(line, cell...)
+			for n := utf8.RuneCountInString(cell); n < width[c]+tableGap; n++ {
+				line = append(line, ' ')
+			}
+		}
+		line = append(line, cells[tableColumns-1]...)
+		line = append(line, '\n')
+		_, err := bw.Write(line)
 		return err
 	}
+	if err := writeRow(tableHeader); err != nil {
+		return err
+	}
+	for i, f := range rows {
+		if err := writeRow([tableColumns]string{string(f.Status), string(f.Severity), f.Probe, f.ID, details[i]}); err != nil {
+			return err
+		}
+	}
 	s := r.Summary
-	_, err := fmt.Fprintf(w, "\n%d pass, %d fail, %d error, %d skip\n", s.Pass, s.Fail, s.Error, s.Skip)
-	return err
+	fmt.Fprintf(bw, "\n%d pass, %d fail, %d error, %d skip\n", s.Pass, s.Fail, s.Error, s.Skip)
+	return bw.Flush()
 }
 
 func statusRank(s finding.Status) int {
@@ -55,10 +96,48 @@ func statusRank(s finding.Status) int {
 	return 0
 }
 
+// oneLine collapses runs of white space to one space and cuts s to max runes.
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		return s[:max-1] + "…"
+	collapse, runes := scanMessage(s)
+	if collapse {
+		s = strings.Join(strings.Fields(s), " ")
+		runes = utf8.RuneCountInString(s)
+	}
+	if runes > max {
+		return truncateRunes(s, max-1) + "…"
+	}
+	return s
+}
+
+// scanMessage tells whether s has white space other than single inner
+// spaces (most messages have none) and counts its runes.
+func scanMessage(s string) (collapse bool, runes int) {
+	for i := 0; i < len(s); i++ {
+		runes++
+		switch c := s[i]; {
+		case c == ' ':
+			if i == 0 || i == len(s)-1 || s[i+1] == ' ' {
+				collapse = true
+			}
+		case c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			collapse = true
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if unicode.IsSpace(r) {
+				collapse = true
+			}
+			i += size - 1
+		}
+	}
+	return collapse, runes
+}
+
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
 	}
 	return s
 }

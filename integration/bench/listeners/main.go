@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 )
 
@@ -27,4 +28,8 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	<-sig
+	// Without this the listeners are garbage once "ready" is printed, and
+	// the first collection (at the latest the runtime's two-minute forced
+	// one) closes them all through their finalizers.
+	runtime.KeepAlive(ls)
 }

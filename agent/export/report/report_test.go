@@ -1,0 +1,135 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nodeguard/nodeguard/agent/finding"
+)
+
+// tabwriterTable is the table as text/tabwriter lays it out: the reference
+// WriteTable's own column sizing must match.
+func tabwriterTable(r *finding.Report, verbose bool) string {
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "node %s  role %s (%s)  host root %s  scanned %s\n\n",
+		r.Node, r.Role, r.RoleReason, r.HostRoot, r.ScannedAt.Format("2006-01-02T15:04:05Z"))
+	var rows []finding.Finding
+	for _, f := range r.Findings {
+		if verbose || f.Status == finding.Fail || f.Status == finding.Error {
+			rows = append(rows, f)
+		}
+	}
+	sortRows(rows)
+	tw := tabwriter.NewWriter(&out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tSEVERITY\tPROBE\tCHECK\tDETAIL")
+	for _, f := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Probe, f.ID, oneLine(f.Message, 120))
+	}
+	tw.Flush()
+	s := r.Summary
+	fmt.Fprintf(&out, "\n%d pass, %d fail, %d error, %d skip\n", s.Pass, s.Fail, s.Error, s.Skip)
+	return out.String()
+}
+
+func sortRows(rows []finding.Finding) {
+	// Insertion sort: stable, like WriteTable's.
+	for i := 1; i < len(rows); i++ {
+		for j := i; j > 0; j-- {
+			a, b := rows[j-1], rows[j]
+			sa, sb := statusRank(a.Status), statusRank(b.Status)
+			if sb > sa || sb == sa && b.Severity.Rank() > a.Severity.Rank() {
+				rows[j-1], rows[j] = b, a
+				continue
+			}
+			break
+		}
+	}
+}
+
+func randomTableReport(rng *rand.Rand, n int) *finding.Report {
+	statuses := []finding.Status{finding.Pass, finding.Fail, finding.Error, finding.Skip}
+	sevs := []finding.Severity{finding.Critical, finding.High, finding.Medium, finding.Low, finding.Info}
+	words := []string{"port", "sshd", "é", "日本", "\t", "  ", "\n", "listener", "x", "…", "\u00a0", strings.Repeat("long", 40)}
+	r := &finding.Report{Node: "n1", Role: "worker", RoleReason: "test", HostRoot: "/", ScannedAt: time.Unix(0, 0).UTC()}
+	for range n {
+		var msg []string
+		for range rng.IntN(12) {
+			msg = append(msg, words[rng.IntN(len(words))])
+		}
+		f := finding.Finding{
+			ID:       []string{"a", "ports.listener", "sshd.permit-root-login", "日本.x"}[rng.IntN(4)],
+			Probe:    []string{"ports", "sshd", "kmod-日本"}[rng.IntN(3)],
+			Status:   statuses[rng.IntN(len(statuses))],
+			Severity: sevs[rng.IntN(len(sevs))],
+			Message:  strings.Join(msg, []string{" ", "", "  "}[rng.IntN(3)]),
+		}
+		r.Findings = append(r.Findings, f)
+		switch f.Status {
+		case finding.Pass:
+			r.Summary.Pass++
+		case finding.Fail:
+			r.Summary.Fail++
+		case finding.Error:
+			r.Summary.Error++
+		case finding.Skip:
+			r.Summary.Skip++
+		}
+	}
+	return r
+}
+
+func TestWriteTableMatchesTabwriter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		r := randomTableReport(rng, rng.IntN(40))
+		for _, verbose := range []bool{false, true} {
+			var got bytes.Buffer
+			if err := WriteTable(&got, r, verbose); err != nil {
+				t.Fatal(err)
+			}
+			if want := tabwriterTable(r, verbose); got.String() != want {
+				t.Fatalf("report %d verbose=%v:\ngot:\n%s\nwant:\n%s", i, verbose, got.String(), want)
+			}
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain text", "plain text"},
+		{"  lead and trail  ", "lead and trail"},
+		{"two  spaces\tand\ttabs\nnewline", "two spaces and tabs newline"},
+		{"nbsp\u00a0inside", "nbsp inside"},
+		{strings.Repeat("é", 130), strings.Repeat("é", 119) + "…"},
+		{strings.Repeat("a", 120), strings.Repeat("a", 120)},
+		{strings.Repeat("a", 121), strings.Repeat("a", 119) + "…"},
+	} {
+		if got := oneLine(c.in, 120); got != c.want {
+			t.Errorf("oneLine(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if got, want := oneLine(c.in, 120), strings.Join(strings.Fields(c.in), " "); !strings.HasSuffix(got, "…") && got != want {
+			t.Errorf("oneLine(%q) = %q, strings.Fields gives %q", c.in, got, want)
+		}
+	}
+}
+
+func BenchmarkWriteTable10k(b *testing.B) {
+	r := &finding.Report{Node: "n1", Role: "worker", HostRoot: "/", ScannedAt: time.Now()}
+	for i := range 10000 {
+		r.Findings = append(r.Findings, finding.Finding{
+			ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.High,
+			Message: fmt.Sprintf("TCP 127.0.0.1:%d (listeners, pid 4242) is not in the port table of a worker node", 20000+i),
+		})
+	}
+	for b.Loop() {
+		if err := WriteTable(io.Discard, r, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
