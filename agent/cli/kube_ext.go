@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/nodeguard/nodeguard/agent/daemon"
 	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/agent/kube"
+	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/agent/runtime"
 	"github.com/nodeguard/nodeguard/agent/version"
 	"github.com/nodeguard/nodeguard/probes"
@@ -78,7 +78,7 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 	cfg.Timeout = 30 * time.Second
 	cfg.UserAgent = "nodeguard/" + version.Version
 	kube.RouteKlog(log)
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := apiclient.New(cfg)
 	if err != nil {
 		return err
 	}

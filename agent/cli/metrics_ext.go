@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/nodeguard/nodeguard/agent/daemon"
 	"github.com/nodeguard/nodeguard/agent/kube"
+	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/agent/metricsauth"
 	"github.com/nodeguard/nodeguard/agent/version"
 )
@@ -89,7 +89,7 @@ func (f *metricsFlags) start(_ context.Context, d *daemon.Daemon, log zerolog.Lo
 		return fmt.Errorf("--metrics-auth=kubernetes: %w", err)
 	}
 	cfg.UserAgent = "nodeguard/" + version.Version
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := apiclient.New(cfg)
 	if err != nil {
 		return err
 	}

@@ -12,14 +12,11 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/events"
 
 	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/probes"
 )
 
@@ -34,7 +31,7 @@ const ReportingController = "nodeguard"
 // lockstep when the API server comes back.
 var DefaultBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.5, Steps: math.MaxInt32, Cap: time.Minute}
 
-// Event rate limit per condition and direction, on top of the broadcaster's
+// Event rate limit per condition and direction, on top of the writer's
 // aggregation of identical Events into a series: a flapping check yields a
 // handful of Events, then one per eventInterval at most.
 const (
@@ -44,7 +41,7 @@ const (
 
 // Options configure a Manager.
 type Options struct {
-	Client          kubernetes.Interface
+	Client          *apiclient.Client
 	NodeName        string
 	HeartbeatPeriod time.Duration
 	Log             zerolog.Logger
@@ -65,7 +62,7 @@ type Options struct {
 // report and writes Events on transitions.
 type Manager struct {
 	opts   Options
-	client kubernetes.Interface
+	client *apiclient.Client
 	log    zerolog.Logger
 	wake   chan struct{}
 
@@ -73,7 +70,8 @@ type Manager struct {
 	patches    prometheus.Counter
 	events     *prometheus.CounterVec
 
-	recorder events.EventRecorder
+	// recorder writes the Events; Run runs it.
+	recorder *eventWriter
 
 	mu         sync.Mutex
 	verdicts   map[corev1.NodeConditionType]Verdict // nil until the first report
@@ -117,9 +115,12 @@ func New(o Options) (*Manager, error) {
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nodeguard_kube_events_total",
-			Help: "Events on the Node (condition transitions and runtime rule matches), by outcome: recorded, or dropped by the rate limit.",
+			Help: "Events on the Node (condition transitions and runtime rule matches), by outcome: recorded (the API server has it), or dropped (by the rate limit, a full queue, or writes that failed).",
 		}, []string{"outcome"}),
 	}
+	m.recorder = newEventWriter(o.Client, ReportingController, ReportingController+"-"+o.NodeName, eventQueueSize,
+		o.Log.With().Str("component", "events").Logger(),
+		func(outcome string) { m.events.WithLabelValues(outcome).Inc() })
 	// Alerts on rate() need the series to exist before the first error.
 	for _, r := range syncErrorReasons {
 		m.syncErrors.WithLabelValues(r)
@@ -242,7 +243,7 @@ func RoleFromLabels(labels map[string]string) (probes.Role, string) {
 }
 
 func (m *Manager) fetchNode(ctx context.Context) (*corev1.Node, error) {
-	n, err := m.client.CoreV1().Nodes().Get(ctx, m.opts.NodeName, metav1.GetOptions{})
+	n, err := m.client.GetNode(ctx, m.opts.NodeName)
 	if err != nil {
 		return nil, err
 	}
@@ -266,21 +267,12 @@ func (m *Manager) setNode(n *corev1.Node) {
 // Run syncs until ctx ends: on every new verdict, when a heartbeat is due,
 // and after a failure on an exponential backoff with jitter.
 func (m *Manager) Run(ctx context.Context) {
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: m.client.EventsV1()})
-	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
-		m.log.Error().Err(err).Msg("events recorder could not start; node conditions go on without Events")
-	} else {
-		// Under mu: runtime events are recorded from another goroutine.
-		m.mu.Lock()
-		m.recorder = broadcaster.NewRecorder(scheme.Scheme, ReportingController)
-		m.mu.Unlock()
-	}
-	defer func() {
-		m.mu.Lock()
-		m.recorder = nil // no Events into a broadcaster that is shut down
-		m.mu.Unlock()
-		broadcaster.Shutdown()
+	recorderDone := make(chan struct{})
+	go func() {
+		m.recorder.Run(ctx)
+		close(recorderDone)
 	}()
+	defer func() { <-recorderDone }()
 
 	bo := m.opts.Backoff
 	timer := time.NewTimer(time.Hour)
@@ -355,8 +347,7 @@ func (m *Manager) SyncOnce(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	if plan.Patch != nil {
-		updated, err := m.client.CoreV1().Nodes().Patch(ctx, m.opts.NodeName, types.StrategicMergePatchType,
-			plan.Patch, metav1.PatchOptions{FieldManager: ReportingController}, "status")
+		updated, err := m.client.PatchNodeStatus(ctx, m.opts.NodeName, plan.Patch, ReportingController)
 		if err != nil {
 			m.mu.Lock()
 			m.node = nil // unknown now: read it again before the next patch
@@ -374,14 +365,8 @@ func (m *Manager) SyncOnce(ctx context.Context) (time.Time, error) {
 	return plan.NextHeartbeat, nil
 }
 
-// emit writes the Event for a transition, within the rate limit.
+// emit queues the Event for a transition, within the rate limit.
 func (m *Manager) emit(node *corev1.Node, t transition) {
-	m.mu.Lock()
-	rec := m.recorder
-	m.mu.Unlock()
-	if rec == nil {
-		return
-	}
 	key := string(t.Type.Type) + "/problem"
 	eventType, reason := corev1.EventTypeWarning, t.Type.ProblemReason
 	if !t.Appeared {
@@ -403,12 +388,15 @@ func (m *Manager) emit(node *corev1.Node, t transition) {
 		m.log.Debug().Str("condition", string(t.Type.Type)).Msg("event dropped by the rate limit")
 		return
 	}
-	m.events.WithLabelValues("recorded").Inc()
-	// kubectl describe node (like the kubelet) refers to a Node by its name
-	// as UID, so use that to have the Events show up there.
-	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: types.UID(node.Name)}
 	note := fmt.Sprintf("%s is now %s: %s", t.Type.Type, t.Verdict.Status, t.Verdict.Message)
-	rec.Eventf(ref, nil, eventType, reason, "Scan", "%s", truncate(note, MaxMessageLen+64))
+	m.recorder.Event(nodeRef(node.Name), nil, eventType, reason, "Scan", truncate(note, MaxMessageLen+64))
+}
+
+// nodeRef is how Events refer to the Node. kubectl describe node (like the
+// kubelet) refers to a Node by its name as UID, so use that to have the
+// Events show up there.
+func nodeRef(name string) corev1.ObjectReference {
+	return corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: name, UID: types.UID(name)}
 }
 
 func (m *Manager) recordError(err error) {

@@ -11,9 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 )
 
 const containerIDIndex = "containerID"
@@ -23,31 +25,40 @@ const containerIDIndex = "containerID"
 // never holds the cluster's pods. It implements runtime.PodResolver.
 type PodIndex struct {
 	informer cache.SharedIndexInformer
-	factory  informers.SharedInformerFactory
 	log      zerolog.Logger
 	synced   atomic.Bool
 	errOnce  sync.Map // reason -> struct{}: one log line per kind of failure
 }
 
 // NewPodIndex makes the index of node's pods; Run fills it.
-func NewPodIndex(client kubernetes.Interface, node string, log zerolog.Logger) (*PodIndex, error) {
+func NewPodIndex(client *apiclient.Client, node string, log zerolog.Logger) (*PodIndex, error) {
 	if client == nil || node == "" {
 		return nil, errors.New("kube: pod index needs a client and a node name")
 	}
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
-		}))
-	inf := f.Core().V1().Pods().Informer()
-	if err := inf.AddIndexers(cache.Indexers{containerIDIndex: podContainerIDs}); err != nil {
-		return nil, err
+	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = onNode
+			list, err := client.ListPods(ctx, o)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return list, nil
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = onNode
+			return client.WatchPods(ctx, o)
+		},
 	}
+	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{
+		Indexers: cache.Indexers{containerIDIndex: podContainerIDs},
+	})
 	// Only names and container ids are looked up: keep the cache small on
 	// nodes with many pods.
 	if err := inf.SetTransform(trimPod); err != nil {
 		return nil, err
 	}
-	p := &PodIndex{informer: inf, factory: f, log: log.With().Str("component", "pods").Logger()}
+	p := &PodIndex{informer: inf, log: log.With().Str("component", "pods").Logger()}
 	// client-go retries a failed list or watch itself with backoff; say once
 	// per kind of failure what it means (klog's own lines go to debug).
 	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
@@ -63,15 +74,18 @@ func NewPodIndex(client kubernetes.Interface, node string, log zerolog.Logger) (
 	return p, nil
 }
 
-// Run fills the index until ctx ends.
+// Run fills the index until ctx ends, and returns once the informer has stopped.
 func (p *PodIndex) Run(ctx context.Context) {
-	p.factory.Start(ctx.Done())
+	done := make(chan struct{})
+	go func() {
+		p.informer.RunWithContext(ctx)
+		close(done)
+	}()
 	if cache.WaitForCacheSync(ctx.Done(), p.informer.HasSynced) {
 		p.synced.Store(true)
 		p.log.Info().Int("pods", len(p.informer.GetStore().ListKeys())).Msg("pod informer synced: runtime events name their pods")
 	}
-	<-ctx.Done()
-	p.factory.Shutdown()
+	<-done
 }
 
 // Synced reports whether the first list has been read.

@@ -1,16 +1,16 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 )
 
 const (
@@ -18,46 +18,69 @@ const (
 	idInit  = "2222222222222222222222222222222222222222222222222222222222222222"
 	idDebug = "3333333333333333333333333333333333333333333333333333333333333333"
 	idNew   = "4444444444444444444444444444444444444444444444444444444444444444"
+	idOther = "5555555555555555555555555555555555555555555555555555555555555555"
+	idLate  = "6666666666666666666666666666666666666666666666666666666666666666"
 )
 
-func testPod(ns, name, node string, statuses ...corev1.ContainerStatus) *corev1.Pod {
+func testPod(name, node string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{"big": strings.Repeat("x", 4096)}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"big": strings.Repeat("x", 4096)}},
 		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "nginx"}}},
-		Status:     corev1.PodStatus{ContainerStatuses: statuses},
 	}
 }
 
-func TestPodIndex(t *testing.T) {
-	web := testPod("shop", "web-0", "n1", corev1.ContainerStatus{Name: "app", ContainerID: "containerd://" + idApp, Image: "nginx"})
-	web.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "setup", ContainerID: "cri-o://" + idInit}}
-	web.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: "debugger", ContainerID: "docker://" + idDebug}}
-	client := fake.NewClientset(web)
-	p, err := NewPodIndex(client, "n1", zerolog.Nop())
+// setStatuses sets a pod's container statuses as the kubelet would.
+func (a *testAPI) setStatuses(t *testing.T, p *corev1.Pod, init, ctrs, ephemeral []corev1.ContainerStatus) *corev1.Pod {
+	t.Helper()
+	p.Status.InitContainerStatuses, p.Status.ContainerStatuses, p.Status.EphemeralContainerStatuses = init, ctrs, ephemeral
+	out, err := a.admin.CoreV1().Pods(p.Namespace).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+func TestPodIndex(t *testing.T) {
+	api := startAPI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go p.Run(ctx)
-	waitUntil(t, "the pod informer synced", p.Synced)
+	api.createNamespace(t, "shop")
+	pods := api.admin.CoreV1().Pods("shop")
+	web, err := pods.Create(ctx, testPod("web-0", "n1"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web = api.setStatuses(t, web,
+		[]corev1.ContainerStatus{{Name: "setup", ContainerID: "cri-o://" + idInit, Image: "nginx"}},
+		[]corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://" + idApp, Image: "nginx"}},
+		[]corev1.ContainerStatus{{Name: "debugger", ContainerID: "docker://" + idDebug, Image: "busybox"}})
+	// Another node's pod, which the index must never hold.
+	other, err := pods.Create(ctx, testPod("db-0", "n2"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.setStatuses(t, other, nil, []corev1.ContainerStatus{{Name: "db", ContainerID: "containerd://" + idOther, Image: "postgres"}}, nil)
 
-	// Only this node's pods are asked for.
-	var selectors []string
-	for _, a := range client.Actions() {
-		if l, ok := a.(k8stesting.ListAction); ok && a.GetResource().Resource == "pods" {
-			selectors = append(selectors, l.GetListRestrictions().Fields.String())
-		}
+	var reqs requestLog
+	p, err := NewPodIndex(api.client(t, "", &reqs), "n1", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(selectors) == 0 || selectors[0] != "spec.nodeName=n1" {
-		t.Errorf("pod lists with field selectors %q, want spec.nodeName=n1", selectors)
-	}
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	waitUntil(t, "the pod informer synced", p.Synced)
 
 	for _, c := range []struct{ id, container string }{{idApp, "app"}, {idInit, "setup"}, {idDebug, "debugger"}} {
 		ns, pod, ctr, ok := p.Lookup(c.id)
 		if !ok || ns != "shop" || pod != "web-0" || ctr != c.container {
 			t.Errorf("Lookup(%s) = %q %q %q %v, want shop web-0 %s", c.id[:4], ns, pod, ctr, ok, c.container)
 		}
+	}
+	if _, _, _, ok := p.Lookup(idOther); ok {
+		t.Error("a pod of another node resolved: the field selector was not applied")
+	}
+	if keys := p.informer.GetStore().ListKeys(); len(keys) != 1 || keys[0] != "shop/web-0" {
+		t.Errorf("cached pods %v, want only shop/web-0", keys)
 	}
 	if _, _, _, ok := p.Lookup(idNew); ok {
 		t.Error("an unknown container id resolved")
@@ -78,18 +101,67 @@ func TestPodIndex(t *testing.T) {
 	}
 
 	// A restarted container gets a new id; the old one no longer resolves.
-	web.Status.ContainerStatuses[0].ContainerID = "containerd://" + idNew
-	if _, err := client.CoreV1().Pods("shop").UpdateStatus(ctx, web, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	api.setStatuses(t, web, web.Status.InitContainerStatuses,
+		[]corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://" + idNew, Image: "nginx"}}, web.Status.EphemeralContainerStatuses)
 	waitUntil(t, "the new container id resolves", func() bool { _, _, c, ok := p.Lookup(idNew); return ok && c == "app" })
 	if _, _, _, ok := p.Lookup(idApp); ok {
 		t.Error("the replaced container id still resolves")
 	}
-	if err := client.CoreV1().Pods("shop").Delete(ctx, "web-0", metav1.DeleteOptions{}); err != nil {
+	// A pod scheduled to the node later is picked up by the watch.
+	late, err := pods.Create(ctx, testPod("late-0", "n1"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.setStatuses(t, late, nil, []corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://" + idLate}}, nil)
+	waitUntil(t, "the late pod resolves", func() bool { _, pod, _, ok := p.Lookup(idLate); return ok && pod == "late-0" })
+	if err := pods.Delete(ctx, "web-0", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the deleted pod is forgotten", func() bool { _, _, _, ok := p.Lookup(idNew); return !ok })
+
+	// Every list and watch asked for this node's pods only.
+	var listed bool
+	for _, r := range reqs.takeURLs() {
+		if r.method != "GET" || r.Path != "/api/v1/pods" {
+			t.Errorf("request %s %s", r.method, r.Path)
+		}
+		if sel := r.Query().Get("fieldSelector"); sel != "spec.nodeName=n1" {
+			t.Errorf("request %s with field selector %q", r, sel)
+		}
+		listed = true
+	}
+	if !listed {
+		t.Error("no request recorded")
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Error("Run did not return after its context ended")
+	}
+}
+
+// TestPodIndexWithoutAccess: without list on pods the index says once, as a
+// warning, what it lacks, and keeps retrying.
+func TestPodIndexWithoutAccess(t *testing.T) {
+	api := startAPI(t)
+	var logs syncBuffer
+	p, err := NewPodIndex(api.client(t, api.env.Kubeconfig(t, "nobody"), nil), "n1", zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "the failure logged", func() bool { return strings.Contains(logs.String(), "listing this node's pods failed") })
+	line := logs.String()
+	if !strings.Contains(line, `"level":"warn"`) || !strings.Contains(line, `"reason":"Forbidden"`) {
+		t.Errorf("log %s", line)
+	}
+	if p.Synced() {
+		t.Error("synced without access")
+	}
 }
 
 func TestStripRuntimePrefix(t *testing.T) {
@@ -104,6 +176,24 @@ func TestStripRuntimePrefix(t *testing.T) {
 			t.Errorf("StripRuntimePrefix(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// syncBuffer is a log sink read while another goroutine writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // waitUntil polls cond; informers deliver asynchronously.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodeguard/nodeguard/agent/runtime"
 )
@@ -73,27 +72,18 @@ func shortID(id string) string {
 }
 
 // RuntimeEvent records a runtime rule match as a Warning Event on the Node,
-// within the per rule and container rate limit. It never blocks: the
-// broadcaster queues and writes asynchronously.
+// within the per rule and container rate limit. It never blocks: the Event
+// writer queues and writes asynchronously.
 func (m *Manager) RuntimeEvent(ev *runtime.Event) {
-	m.mu.Lock()
-	rec := m.recorder
-	m.mu.Unlock()
-	if rec == nil {
-		return // Run has not started the recorder (or it failed to)
-	}
 	if !m.runtimeLimiter.AllowAt(ev.Key(), time.Now()) {
 		m.events.WithLabelValues("dropped").Inc()
 		return
 	}
-	m.events.WithLabelValues("recorded").Inc()
-	ref := &corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: m.opts.NodeName, UID: types.UID(m.opts.NodeName)}
-	// The broadcaster folds Events with the same regarding, related and
-	// reason into one series; naming the pod as related keeps each pod's
-	// Event (and its note) its own.
+	// Naming the pod as the related object shows which pod it was, and keeps
+	// each pod's Events out of another pod's series.
 	var related *corev1.ObjectReference
 	if ev.Pod != "" {
 		related = &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: ev.Namespace, Name: ev.Pod}
 	}
-	rec.Eventf(ref, related, corev1.EventTypeWarning, RuleReason(ev.Rule), RuntimeEventAction, "%s", RuntimeEventNote(ev))
+	m.recorder.Event(nodeRef(m.opts.NodeName), related, corev1.EventTypeWarning, RuleReason(ev.Rule), RuntimeEventAction, RuntimeEventNote(ev))
 }

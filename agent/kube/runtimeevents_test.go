@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -57,15 +56,14 @@ func TestRuntimeEventNote(t *testing.T) {
 	}
 }
 
-// TestRuntimeEvents drives the real events broadcaster into the fake
-// clientset: per rule and container, three Events, then the rate limit.
+// TestRuntimeEvents runs the manager against a real API server: per rule and
+// container, three Events (identical ones: one Event and its series), then
+// the rate limit.
 func TestRuntimeEvents(t *testing.T) {
-	m, client, _ := newTestManager(t, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	waitUntil(t, "the recorder started", func() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.recorder != nil })
+	api := startAPI(t)
+	api.createNode(t, "n1", nil)
+	m, _ := newTestManager(t, api.client(t, "", nil), "n1")
+	runManager(t, m)
 
 	web := shellEvent(idApp, "shop", "web-0")
 	for range 10 {
@@ -73,24 +71,20 @@ func TestRuntimeEvents(t *testing.T) {
 	}
 	other := shellEvent(idNew, "shop", "api-0")
 	m.RuntimeEvent(&other)
-	if r, d := testutil.ToFloat64(m.events.WithLabelValues("recorded")), testutil.ToFloat64(m.events.WithLabelValues("dropped")); r != 4 || d != 7 {
-		t.Errorf("recorded %v dropped %v, want 4 and 7", r, d)
+	if d := testutil.ToFloat64(m.events.WithLabelValues("dropped")); d != 7 {
+		t.Errorf("dropped %v, want 7", d)
 	}
+	waitUntil(t, "four writes", func() bool { return testutil.ToFloat64(m.events.WithLabelValues("recorded")) == 4 })
 
-	var evs []eventsv1.Event
-	waitUntil(t, "an Event for each pod", func() bool {
-		list, err := client.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return false
-		}
-		evs = list.Items
-		return len(evs) == 2
-	})
 	byPod := map[string]eventsv1.Event{}
+	evs := api.events(t, metav1.NamespaceDefault, "n1")
 	for _, e := range evs {
 		if e.Related != nil {
 			byPod[e.Related.Namespace+"/"+e.Related.Name] = e
 		}
+	}
+	if len(evs) != 2 {
+		t.Errorf("%d Events, want one per pod: %+v", len(evs), evs)
 	}
 	e, ok := byPod["shop/web-0"]
 	if !ok {
@@ -98,10 +92,13 @@ func TestRuntimeEvents(t *testing.T) {
 	}
 	if e.Reason != "ShellInContainer" || e.Type != corev1.EventTypeWarning || e.Action != RuntimeEventAction ||
 		e.Regarding.Kind != "Node" || e.Regarding.Name != "n1" || e.ReportingController != ReportingController ||
-		!strings.Contains(e.Note, "pod shop/web-0") {
+		!strings.Contains(e.Note, "pod shop/web-0") || e.Series == nil || e.Series.Count != 3 {
 		t.Errorf("Event %+v", e)
 	}
 	if _, ok := byPod["shop/api-0"]; !ok {
 		t.Errorf("the second pod's Event was folded into the first: %+v", evs)
+	}
+	if v := testutil.ToFloat64(m.events.WithLabelValues("recorded")); v != 4 {
+		t.Errorf("recorded %v, want 4", v)
 	}
 }

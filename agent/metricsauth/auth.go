@@ -10,9 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/cache"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Defaults of Delegating. A granted scrape is remembered for a minute (a
@@ -25,13 +23,20 @@ const (
 	reviewTimeout    = 10 * time.Second
 )
 
+// Reviewer asks the API server about a token and what its user may do;
+// apiclient.Client is one.
+type Reviewer interface {
+	CreateTokenReview(ctx context.Context, tr *authenticationv1.TokenReview) (*authenticationv1.TokenReview, error)
+	CreateSubjectAccessReview(ctx context.Context, sar *authorizationv1.SubjectAccessReview) (*authorizationv1.SubjectAccessReview, error)
+}
+
 // Delegating lets the API server decide who may read an endpoint: the
 // bearer token must pass a TokenReview, and its user must be allowed the
 // request's verb on the request's path (non-resource URL) by a
 // SubjectAccessReview. Requests to /metrics map to "get /metrics", exactly
 // what a ClusterRole with nonResourceURLs ["/metrics"] and verb get grants.
 type Delegating struct {
-	Client kubernetes.Interface
+	Client Reviewer
 	// Audiences, when set, are the token audiences the agent accepts; empty
 	// means the API server's own audiences.
 	Audiences []string
@@ -44,7 +49,7 @@ type Delegating struct {
 
 // NewDelegating is a Delegating with the default TTLs and a cache of
 // cacheSize decisions (least recently used evicted first).
-func NewDelegating(client kubernetes.Interface, cacheSize int, log zerolog.Logger) *Delegating {
+func NewDelegating(client Reviewer, cacheSize int, log zerolog.Logger) *Delegating {
 	if cacheSize < 1 {
 		cacheSize = DefaultCacheSize
 	}
@@ -145,9 +150,9 @@ func (d *Delegating) decide(ctx context.Context, token, verb, path string) (deci
 func (d *Delegating) review(ctx context.Context, token, verb, path string) (decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, reviewTimeout)
 	defer cancel()
-	tr, err := d.Client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+	tr, err := d.Client.CreateTokenReview(ctx, &authenticationv1.TokenReview{
 		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: d.Audiences},
-	}, metav1.CreateOptions{})
+	})
 	if err != nil {
 		return decision{}, err
 	}
@@ -162,12 +167,12 @@ func (d *Delegating) review(ctx context.Context, token, verb, path string) (deci
 	for k, v := range u.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
-	sar, err := d.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+	sar, err := d.Client.CreateSubjectAccessReview(ctx, &authorizationv1.SubjectAccessReview{
 		Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
 			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: path, Verb: verb},
 		},
-	}, metav1.CreateOptions{})
+	})
 	if err != nil {
 		return decision{}, err
 	}
