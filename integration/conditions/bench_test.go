@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,51 @@ func BenchmarkIdleAgentAPILoad(b *testing.B) {
 		if p.exited() {
 			b.Errorf("an agent exited:\n%s", p.log.String())
 		}
+	}
+}
+
+// BenchmarkIdleAgentRSS reports the resident memory of the whole agent as it
+// runs on a node: `nodeguard run` auditing this host (--host-root /), node
+// conditions and Events on a real API server, the pod informer and the eBPF
+// runtime probes on, after two minutes of scans every 10 s, and the CPU time
+// it used in those two minutes (GOGC from the environment applies).
+//
+//	go test -run '^$' -bench IdleAgentRSS -benchtime 1x ./integration/conditions/
+func BenchmarkIdleAgentRSS(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the agent audits this host and loads its eBPF probes as root")
+	}
+	env := kubeenv.Start(b)
+	bin := buildAgent(b)
+	admin := env.Client(b, env.Admin)
+	applyRBAC(b, admin)
+	kc := env.Kubeconfig(b, agentUser)
+	const name = "rss-node"
+	createNode(b, admin, name, nil)
+	for b.Loop() {
+		a := startAgentWithBPF(b, bin, "--interval", "10s", "--kubeconfig", kc, "--node-name", name)
+		time.Sleep(2 * time.Minute)
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 Hz).
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.cmd.Process.Pid)); err == nil {
+			if _, after, ok := strings.Cut(string(stat), ") "); ok {
+				f := strings.Fields(after)
+				ut, _ := strconv.Atoi(f[11])
+				st, _ := strconv.Atoi(f[12])
+				b.ReportMetric(float64(ut+st)/100, "cpu-s")
+			}
+		}
+		for _, key := range []string{"VmRSS", "RssAnon", "RssFile"} {
+			for line := range strings.Lines(string(status)) {
+				if rest, ok := strings.CutPrefix(line, key+":"); ok {
+					kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+					b.ReportMetric(float64(kb)/1024, key+"-MiB")
+				}
+			}
+		}
+		a.stop()
 	}
 }
