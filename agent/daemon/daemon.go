@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -184,6 +185,11 @@ func (d *Daemon) loop(ctx context.Context) {
 			}
 		}
 		d.ScanOnce(ctx)
+		// The agent idles for minutes between scans: hand the scan's garbage
+		// back to the OS now instead of keeping it resident until the
+		// runtime's paced scavenger gets to it. It costs a collection and
+		// re-faulting the next scan's heap: tens of ms of CPU per scan.
+		debug.FreeOSMemory()
 		t.Reset(d.Interval)
 	}
 }

@@ -164,3 +164,19 @@ func TestReadInChildPIDNamespace(t *testing.T) {
 		t.Fatalf("TestReadFindsOwnSockets did not run in the new namespace:\n%s", out)
 	}
 }
+
+// BenchmarkOpen is what a one-shot `nodeguard scan` pays to use the
+// iterator: read the kernel's BTF, assemble, load and attach (figure in
+// docs/benchmarks.md).
+func BenchmarkOpen(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root to load the iterator")
+	}
+	for b.Loop() {
+		it, err := Open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		it.Close()
+	}
+}

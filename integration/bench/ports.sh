@@ -8,13 +8,13 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 holder=""
 trap 'kill "$holder" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 go build -trimpath -o "$tmp/nodeguard" ./cmd/nodeguard
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/nodeguard" ./cmd/nodeguard  # as make build
 CGO_ENABLED=0 go build -o "$tmp/listeners" ./integration/bench/listeners
 ulimit -n $((n + 1024))
 "$tmp/listeners" -n "$n" > "$tmp/ready" &
 holder=$!
 until grep -q ready "$tmp/ready" 2>/dev/null; do sleep 0.2; done
-hyperfine --warmup 3 --runs 30 -N -i \
+hyperfine --warmup 5 --runs 50 -N -i \
   'ss -H -ltnp' \
   "$tmp/nodeguard scan --only ports --output json --log-level error" \
   "$tmp/nodeguard scan --only ports --log-level error"

@@ -150,7 +150,7 @@ func BenchmarkIdleAgentRSS(b *testing.B) {
 				b.ReportMetric(float64(ut+st)/100, "cpu-s")
 			}
 		}
-		for _, key := range []string{"VmRSS", "RssAnon", "RssFile"} {
+		for _, key := range []string{"VmHWM", "VmRSS", "RssAnon", "RssFile"} {
 			for line := range strings.Lines(string(status)) {
 				if rest, ok := strings.CutPrefix(line, key+":"); ok {
 					kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
