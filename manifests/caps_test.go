@@ -63,8 +63,8 @@ func startForeignListener(t *testing.T, setpriv string) (int, string) {
 
 // scanOwner runs `nodeguard scan --only ports` as root with exactly the given
 // capabilities (the bounding set limits what uid 0 gets at exec) and returns
-// the process the agent attributed the port to.
-func scanOwner(t *testing.T, setpriv, bin string, caps []string, port int) string {
+// the process and executable the agent attributed the port to.
+func scanOwner(t *testing.T, setpriv, bin string, caps []string, port int) (process, executable string) {
 	t.Helper()
 	bounding := "-all"
 	for _, c := range caps {
@@ -88,16 +88,23 @@ func scanOwner(t *testing.T, setpriv, bin string, caps []string, port int) strin
 	}
 	for _, f := range rep.Findings {
 		if f.ID == "ports.listener" && f.Evidence["port"] == strconv.Itoa(port) && f.Evidence["address"] == "127.0.0.1" {
-			return f.Evidence["process"]
+			return f.Evidence["process"], f.Evidence["executable"]
 		}
 	}
 	t.Fatalf("scan with capabilities %v did not report port %d; findings:\n%s", caps, port, out)
-	return ""
+	return "", ""
+}
+
+func without(caps []string, drop ...string) []string {
+	return slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return slices.Contains(drop, c) })
 }
 
 // The capabilities the DaemonSet adds are enough to attribute another user's
-// socket to its process, and the two that the comments justify for that are
-// really needed: without either one the owner stays unknown.
+// socket to its process and executable, and each one the comments justify
+// for that is needed. With BPF and PERFMON the socket iterator finds the
+// owner; SYS_PTRACE is still needed for its executable. Where the iterator
+// cannot run (here: without BPF), the /proc/<pid>/fd walk needs both
+// SYS_PTRACE and DAC_READ_SEARCH, as ss -p would.
 func TestDaemonSetCapabilitiesAttributeSockets(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the agent runs as uid 0 with a reduced capability set")
@@ -108,20 +115,29 @@ func TestDaemonSetCapabilitiesAttributeSockets(t *testing.T) {
 	for _, c := range ds.Spec.Template.Spec.Containers[0].SecurityContext.Capabilities.Add {
 		caps = append(caps, string(c))
 	}
+	for _, c := range []string{"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH"} {
+		if !slices.Contains(caps, c) {
+			t.Fatalf("the DaemonSet does not add %s: %v", c, caps)
+		}
+	}
 	bin := agentBinary(t)
 	port, comm := startForeignListener(t, setpriv)
+	exe := filepath.Join(binDir, "ports-helper")
 
-	if got := scanOwner(t, setpriv, bin, caps, port); got != comm {
-		t.Errorf("with the DaemonSet's capabilities %v the port's process is %q, want %q", caps, got, comm)
-	}
-	for _, drop := range []string{"SYS_PTRACE", "DAC_READ_SEARCH"} {
-		without := slices.DeleteFunc(slices.Clone(caps), func(c string) bool { return c == drop })
-		if len(without) == len(caps) {
-			t.Errorf("the DaemonSet does not add %s", drop)
-			continue
-		}
-		if got := scanOwner(t, setpriv, bin, without, port); got != "" {
-			t.Errorf("without %s the port's process is still %q: is it needed?", drop, got)
+	for _, c := range []struct {
+		caps         []string
+		process, exe string
+		what         string
+	}{
+		{caps, comm, exe, "with the DaemonSet's capabilities"},
+		{without(caps, "SYS_PTRACE"), comm, "", "with the iterator but without SYS_PTRACE (no executable)"},
+		{without(caps, "BPF"), comm, exe, "without BPF (the /proc walk)"},
+		{without(caps, "BPF", "SYS_PTRACE"), "", "", "without BPF and SYS_PTRACE"},
+		{without(caps, "BPF", "DAC_READ_SEARCH"), "", "", "without BPF and DAC_READ_SEARCH"},
+	} {
+		process, executable := scanOwner(t, setpriv, bin, c.caps, port)
+		if process != c.process || executable != c.exe {
+			t.Errorf("%s %v: the port's process is %q (%q), want %q (%q)", c.what, c.caps, process, executable, c.process, c.exe)
 		}
 	}
 }
