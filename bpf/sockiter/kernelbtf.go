@@ -45,6 +45,9 @@ const (
 )
 
 // vmlinuxBTF is where the kernel publishes its own BTF (CONFIG_DEBUG_INFO_BTF).
+// It describes the running kernel, the one the iterator is loaded into, so it
+// is read from the agent's /sys and not through --host-root, as cilium/ebpf
+// does for the runtime programs.
 const vmlinuxBTF = "/sys/kernel/btf/vmlinux"
 
 // kernelBTF is an index over raw BTF: where each type's record starts.
