@@ -86,6 +86,9 @@ func readLayout(k *kernelBTF) (*layout, error) {
 			default:
 				return nil, fmt.Errorf("kernel BTF: inode.i_ino is %d bytes", f.size)
 			}
+			if f.offset > math.MaxInt16 {
+				return nil, fmt.Errorf("kernel BTF: inode.i_ino at offset %d is out of reach", f.offset)
+			}
 			l.inodeIno = int16(f.offset)
 		case "upid":
 			l.upidSize = int32(t.sizeType)
