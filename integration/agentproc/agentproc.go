@@ -139,18 +139,22 @@ func (a *Agent) Metrics() (string, error) {
 func (a *Agent) Log() string { return a.stderr.String() }
 
 // Stop ends the agent with SIGTERM (SIGKILL after 10s) and waits for it.
-func (a *Agent) Stop() {
+func (a *Agent) Stop() { Terminate(a.cmd.Process, a.exited, 10*time.Second) }
+
+// Terminate ends a child process that closes exited when it is gone: SIGTERM,
+// then SIGKILL if it is still there after grace. It returns once it is gone.
+func Terminate(p *os.Process, exited <-chan struct{}, grace time.Duration) {
 	select {
-	case <-a.exited:
+	case <-exited:
 		return
 	default:
 	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	select {
-	case <-a.exited:
-	case <-time.After(10 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.exited
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
 	}
 }
 

@@ -1,7 +1,6 @@
 package conditions
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"github.com/nodeguard/nodeguard/integration/agentproc"
@@ -76,7 +75,7 @@ func launchAgent(t testing.TB, bin string, bpf bool, args ...string) *agent {
 	addr := l.Addr().String()
 	l.Close()
 	full := append([]string{"run", "--listen", addr}, args...)
-	if !bpf && supportsFlag(bin, "no-bpf") {
+	if !bpf && agentproc.SupportsFlag(t, bin, "run", "no-bpf") {
 		// Runtime detection is another feature; keep its probes out of these tests.
 		full = append(full, "--no-bpf")
 	}
@@ -110,11 +109,6 @@ next:
 	return env
 }
 
-func supportsFlag(bin, flag string) bool {
-	out, _ := exec.Command(bin, "run", "-h").CombinedOutput()
-	return bytes.Contains(out, []byte("-"+flag+" ")) || bytes.Contains(out, []byte("-"+flag+"\n"))
-}
-
 func (a *agent) exited() bool {
 	select {
 	case <-a.done:
@@ -124,18 +118,7 @@ func (a *agent) exited() bool {
 	}
 }
 
-func (a *agent) stop() {
-	if a.exited() {
-		return
-	}
-	_ = a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(15 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.done
-	}
-}
+func (a *agent) stop() { agentproc.Terminate(a.cmd.Process, a.done, 15*time.Second) }
 
 func (a *agent) get(path string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

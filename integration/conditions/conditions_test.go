@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/nodeguard/nodeguard/agent/kube"
+	"github.com/nodeguard/nodeguard/integration/agentproc"
 	"github.com/nodeguard/nodeguard/integration/kubeenv"
 )
 
@@ -211,7 +212,7 @@ func TestNodeConditionsOnARealAPIServer(t *testing.T) {
 					return false, string(ct.Type) + " still stale; " + describe(all)
 				case ct.Type == kube.RuntimeAnomalyDetected:
 					// The agents run with --no-bpf: no detector, no verdict.
-					if got != nil && supportsFlag(bin, "no-bpf") {
+					if got != nil && agentproc.SupportsFlag(t, bin, "run", "no-bpf") {
 						return false, "RuntimeAnomalyDetected present without runtime detection; " + describe(all)
 					}
 				case wanted != (got != nil):

@@ -34,6 +34,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/nodeguard/nodeguard/integration/agentproc"
 )
 
 // KubeVersion is the release build.sh builds by default; it matches the
@@ -363,18 +365,7 @@ func (p *proc) exited() bool {
 	}
 }
 
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *proc) stop() { agentproc.Terminate(p.cmd.Process, p.done, 20*time.Second) }
 
 func (p *proc) logTail() string {
 	b, _ := os.ReadFile(p.log)
