@@ -13,19 +13,31 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type RuntimePrefix struct {
+type RuntimeExeId struct {
 	_   structs.HostLayout
-	Len uint32
-	S   [64]int8
+	Ino uint64
+	Dev uint32
+	Set uint32
+}
+
+type RuntimePathKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	S         [64]int8
 }
 
 type RuntimeScratch struct {
-	_      structs.HostLayout
-	Path   [8192]int8
-	Str    [256]int8
-	Exe    [256]int8
-	Cgroup [128]int8
-	Cgid   uint64
+	_        structs.HostLayout
+	Path     [512]int8
+	Str      [256]int8
+	Exe      [256]int8
+	Cgroup   [128]int8
+	Cgid     uint64
+	Key      RuntimePathKey
+	_        [4]byte
+	Dentries [32]uint64
+	N        uint64
+	Pos      uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -37,6 +49,7 @@ const (
 	RuntimeMapExecNames      = "exec_names"
 	RuntimeMapLost           = "lost"
 	RuntimeMapScratchMap     = "scratch_map"
+	RuntimeMapSelfExe        = "self_exe"
 	RuntimeMapSensitivePaths = "sensitive_paths"
 	RuntimeMapWritableDirs   = "writable_dirs"
 	RuntimeProgExecBtf       = "exec_btf"
@@ -54,6 +67,7 @@ const (
 	RuntimeVarArgOff3        = "arg_off3"
 	RuntimeVarEnabledRules   = "enabled_rules"
 	RuntimeVarEventSize      = "event_size"
+	RuntimeVarFeatures       = "features"
 	RuntimeVarNrBpf          = "nr_bpf"
 	RuntimeVarNrCreat        = "nr_creat"
 	RuntimeVarNrFsmount      = "nr_fsmount"
@@ -132,6 +146,7 @@ type RuntimeMapSpecs struct {
 	ExecNames      *ebpf.MapSpec `ebpf:"exec_names"`
 	Lost           *ebpf.MapSpec `ebpf:"lost"`
 	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
+	SelfExe        *ebpf.MapSpec `ebpf:"self_exe"`
 	SensitivePaths *ebpf.MapSpec `ebpf:"sensitive_paths"`
 	WritableDirs   *ebpf.MapSpec `ebpf:"writable_dirs"`
 }
@@ -147,6 +162,7 @@ type RuntimeVariableSpecs struct {
 	ArgOff3      *ebpf.VariableSpec `ebpf:"arg_off3"`
 	EnabledRules *ebpf.VariableSpec `ebpf:"enabled_rules"`
 	EventSize    *ebpf.VariableSpec `ebpf:"event_size"`
+	Features     *ebpf.VariableSpec `ebpf:"features"`
 	NrBpf        *ebpf.VariableSpec `ebpf:"nr_bpf"`
 	NrCreat      *ebpf.VariableSpec `ebpf:"nr_creat"`
 	NrFsmount    *ebpf.VariableSpec `ebpf:"nr_fsmount"`
@@ -189,6 +205,7 @@ type RuntimeMaps struct {
 	ExecNames      *ebpf.Map `ebpf:"exec_names"`
 	Lost           *ebpf.Map `ebpf:"lost"`
 	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
+	SelfExe        *ebpf.Map `ebpf:"self_exe"`
 	SensitivePaths *ebpf.Map `ebpf:"sensitive_paths"`
 	WritableDirs   *ebpf.Map `ebpf:"writable_dirs"`
 }
@@ -200,6 +217,7 @@ func (m *RuntimeMaps) Close() error {
 		m.ExecNames,
 		m.Lost,
 		m.ScratchMap,
+		m.SelfExe,
 		m.SensitivePaths,
 		m.WritableDirs,
 	)
@@ -216,6 +234,7 @@ type RuntimeVariables struct {
 	ArgOff3      *ebpf.Variable `ebpf:"arg_off3"`
 	EnabledRules *ebpf.Variable `ebpf:"enabled_rules"`
 	EventSize    *ebpf.Variable `ebpf:"event_size"`
+	Features     *ebpf.Variable `ebpf:"features"`
 	NrBpf        *ebpf.Variable `ebpf:"nr_bpf"`
 	NrCreat      *ebpf.Variable `ebpf:"nr_creat"`
 	NrFsmount    *ebpf.Variable `ebpf:"nr_fsmount"`

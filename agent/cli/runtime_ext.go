@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
@@ -84,13 +86,28 @@ func init() {
 				d.Registry.MustRegister(runtime.NewCollector(nil, pol.NamespaceLabel))
 				return nil
 			}
-			for _, st := range det.Rules() {
-				if !st.Active {
-					log.Warn().Str("rule", st.Rule.String()).Msg(st.Reason)
+			// The programs load in the background (the detector logs each
+			// refusal with the verifier's last lines); /readyz names the
+			// hooks still loading, and the inactive rules are said once.
+			go func() {
+				select {
+				case <-det.Loaded():
+				case <-ctx.Done():
+					return
 				}
-			}
+				for _, st := range det.Rules() {
+					if !st.Active {
+						log.Warn().Str("rule", st.Rule.String()).Msg(st.Reason)
+					}
+				}
+			}()
 			d.Registry.MustRegister(runtime.NewCollector(det, pol.NamespaceLabel))
-			d.AddReadyCheck("runtime", func() error { return det.Err() })
+			d.AddReadyCheck("runtime", func() error {
+				if loading := det.Loading(); len(loading) > 0 {
+					return fmt.Errorf("eBPF hooks still loading: %s", strings.Join(loading, ", "))
+				}
+				return det.Err()
+			})
 			runtimeDetector.Store(det)
 			events, _ := det.Subscribe(1024)
 			go func() {

@@ -43,6 +43,15 @@ func watch(ctx context.Context, args []string, io IO) int {
 	defer det.Close()
 	events, cancel := det.Subscribe(4096)
 	defer cancel()
+	select {
+	case <-det.Loaded():
+	case <-ctx.Done():
+		return ExitOK
+	}
+	if err := det.Err(); err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
+		return ExitUsage
+	}
 	if !*asJSON {
 		var active, inactive []string
 		for _, st := range det.Rules() {

@@ -37,6 +37,10 @@ const (
 	flagMemfd         = 1 << 2
 	flagPathTruncated = 1 << 3
 	flagCgroupV1      = 1 << 4
+	// The simple variant's: container membership and the path left to
+	// user space.
+	flagContainerUnknown = 1 << 5
+	flagPathFromName     = 1 << 6
 )
 
 // raw is struct event as the kernel wrote it.

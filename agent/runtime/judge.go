@@ -26,6 +26,8 @@ type judge struct {
 	pods           PodResolver
 	syscalls       map[uint32]string
 	bootTime       time.Time
+	// cgroups resolves the cgroup ids of the simple variant's events.
+	cgroups *cgroupIndex
 }
 
 // events returns one Event per rule the raw event matched and that the
@@ -34,7 +36,7 @@ func (j *judge) events(r *raw) []Event {
 	base := j.attribute(r)
 	var out []Event
 	for _, rule := range Rules() {
-		if r.Rules&(1<<rule) == 0 {
+		if r.Rules&(1<<rule) == 0 || !j.decided(rule, r, &base) {
 			continue
 		}
 		ev := base
@@ -58,6 +60,10 @@ func (j *judge) attribute(r *raw) Event {
 		PID:  r.PID, TID: r.TID, PPID: r.PPID, UID: r.UID, EUID: r.EUID,
 		Comm: r.Comm, ParentComm: r.ParentComm, CgroupID: r.CgroupID, Cgroup: r.Cgroup,
 		Args: r.Args, ArgsCut: r.ArgsCut,
+	}
+	if r.Flags&flagContainerUnknown != 0 {
+		j.decideContainer(r)
+		ev.Cgroup = r.Cgroup
 	}
 	if r.Kind == kindExec {
 		ev.Exe = r.Path
@@ -86,6 +92,63 @@ func (j *judge) attribute(r *raw) Event {
 		}
 	}
 	return ev
+}
+
+// decideContainer does for the simple variant what the full one does in the
+// kernel: it finds the process's cgroup (from /proc while the process lives,
+// else from the cgroup id) and marks the event in a container when the cgroup
+// names one.
+func (j *judge) decideContainer(r *raw) {
+	cg := ""
+	if j.procs != nil {
+		if e := j.procs.get(r.PID); e != nil {
+			cg = e.cgroup
+		}
+	}
+	if containerComponent(cg) == "" {
+		if p, ok := j.cgroups.lookup(r.CgroupID); ok {
+			cg = p
+		}
+	}
+	if name := containerComponent(cg); name != "" {
+		r.Flags |= flagInContainer
+		r.Cgroup = name
+	}
+}
+
+// decided applies what the simple variant left to user space: container
+// membership, and execs of a relative name, resolved against the process's
+// working directory. The full variant's events pass unchanged.
+func (j *judge) decided(rule Rule, r *raw, ev *Event) bool {
+	in := r.Flags&flagInContainer != 0
+	if r.Flags&flagContainerUnknown != 0 {
+		switch rule {
+		case ShellInContainer, PackageManagerInContainer, NamespaceEscape:
+			if !in {
+				return false
+			}
+		case SensitiveFileWrite:
+			if in {
+				return false
+			}
+		}
+	}
+	if rule == ExecFromWritableDir && r.Flags&flagPathFromName != 0 &&
+		r.Flags&(flagDeleted|flagMemfd) == 0 && !strings.HasPrefix(r.Path, "/") {
+		if j.procs == nil {
+			return false
+		}
+		cwd, err := j.procs.root.Readlink("/proc/" + strconv.FormatUint(uint64(r.PID), 10) + "/cwd")
+		if err != nil || !path.IsAbs(cwd) {
+			return false
+		}
+		abs := path.Join(cwd, r.Path)
+		if !j.pol.matchesWritableDir(abs) {
+			return false
+		}
+		ev.Exe = abs
+	}
+	return true
 }
 
 // allowed applies the allowlists; process names were already applied in the

@@ -13,8 +13,13 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/nodeguard/nodeguard/bpf/sockiter"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
@@ -28,6 +33,23 @@ import (
 // it supports with a real process.
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as the program the rules watch run, so that
+	// the tests need no binaries beyond sh, sleep, mount and unshare (a
+	// kernel-matrix guest has busybox and this binary only).
+	if os.Getenv("NODEGUARD_EXIT0") == "1" {
+		os.Exit(0)
+	}
+	if v := os.Getenv("NODEGUARD_SLEEP"); v != "" {
+		d, _ := time.ParseDuration(v)
+		time.Sleep(d)
+		os.Exit(0)
+	}
+	if v := os.Getenv("NODEGUARD_BPF_HELPER"); v != "" {
+		os.Exit(bpfHelper(v))
+	}
+	if v := os.Getenv("NODEGUARD_SUID_HELPER"); v != "" {
+		os.Exit(suidHelper(v))
+	}
 	if v := os.Getenv("NODEGUARD_PTRACE_HELPER"); v != "" {
 		os.Exit(ptraceHelper(v))
 	}
@@ -57,8 +79,98 @@ func ptraceHelper(v string) int {
 func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
+		if requireBPF() {
+			t.Fatal("loading BPF programs needs root, and CI (or NODEGUARD_REQUIRE_BPF=1) requires these tests")
+		}
 		t.Skip("loading BPF programs needs root")
 	}
+}
+
+// selfCopy puts this test binary at dir/name: a hard link where it can (the
+// same executable), a copy otherwise or when copy is set (another one).
+func selfCopy(t *testing.T, dir, name string, mode os.FileMode, copy bool) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	if !copy && os.Link(self, bin) == nil {
+		return bin
+	}
+	copyFile(t, self, bin, mode)
+	if err := os.Chmod(bin, mode); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runExit0 runs bin (a copy of this binary) so that it exits at once.
+func runExit0(t *testing.T, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "NODEGUARD_EXIT0=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", bin, err, out)
+	}
+}
+
+// bpfHelper loads one trivial BPF program, as another tool on the node
+// would, or with "sockiter" the ports probe's socket iterator, as
+// `nodeguard scan` does.
+func bpfHelper(mode string) int {
+	if mode == "sockiter" {
+		it, err := sockiter.Open()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "socket iterator:", err)
+			return 1
+		}
+		it.Close()
+		return 0
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.SocketFilter, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loading a BPF program:", err)
+		return 1
+	}
+	prog.Close()
+	return 0
+}
+
+// suidHelper runs in a private mount namespace: it mounts a tmpfs that
+// allows setuid at dir, puts a setuid-root copy of this binary there and
+// runs it as nobody.
+func suidHelper(dir string) int {
+	// Private first, so that nothing mounted here reaches the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		fmt.Fprintln(os.Stderr, "making / private:", err)
+		return 1
+	}
+	if err := unix.Mount("nodeguard-test", dir, "tmpfs", 0, "mode=755"); err != nil {
+		fmt.Fprintln(os.Stderr, "mount:", err)
+		return 1
+	}
+	self, _ := os.Executable()
+	b, err := os.ReadFile(self)
+	if err != nil {
+		return 1
+	}
+	bin := filepath.Join(dir, "suid-helper")
+	if err := os.WriteFile(bin, b, 0o755); err != nil || os.Chmod(bin, os.ModeSetuid|0o755) != nil {
+		fmt.Fprintln(os.Stderr, "writing the setuid copy:", err)
+		return 1
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"NODEGUARD_EXIT0=1"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintln(os.Stderr, "running the setuid copy:", err, string(out))
+		return 1
+	}
+	return 0
 }
 
 func startDetector(t testing.TB, o Options) *Detector {
@@ -87,6 +199,18 @@ func startDetector(t testing.TB, o Options) *Detector {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	select {
+	case <-d.Loaded():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("programs still loading after 2 minutes: %v", d.Loading())
+	}
+	for _, h := range d.Hooks() {
+		for _, a := range h.Attempts {
+			if a.Err != nil {
+				t.Logf("hook %s: %s (%s) refused: %v %q", h.Name, a.Program, a.Variant, a.Err, a.VerifierTail)
+			}
+		}
+	}
 	return d
 }
 
@@ -96,6 +220,7 @@ func startDetector(t testing.TB, o Options) *Detector {
 func waitFor(t *testing.T, ch <-chan Event, what string, pred func(*Event) bool) Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
+	var others []string
 	for {
 		select {
 		case ev, ok := <-ch:
@@ -105,8 +230,11 @@ func waitFor(t *testing.T, ch <-chan Event, what string, pred func(*Event) bool)
 			if pred(&ev) {
 				return ev
 			}
+			if len(others) < 20 {
+				others = append(others, fmt.Sprintf("%s comm=%s path=%s uid=%d euid=%d container=%s", ev.Rule, ev.Comm, ev.Path, ev.UID, ev.EUID, ev.ContainerID))
+			}
 		case <-timeout:
-			t.Fatalf("%s: no event within 10s", what)
+			t.Fatalf("%s: no event within 10s; other events: %q", what, others)
 		}
 	}
 }
@@ -143,8 +271,44 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 func TestRulesOnThisKernel(t *testing.T) {
 	d := startDetector(t, Options{})
 	for _, h := range d.Hooks() {
-		t.Logf("hook %s: attached=%q err=%v", h.Name, h.Attached, h.Err)
+		t.Logf("hook %s: attached=%q variant=%q insns=%d err=%v", h.Name, h.Attached, h.Variant, h.Insns, h.Err)
+		if h.Attached != "" && h.Variant != "full" && requireBPF() {
+			t.Errorf("hook %s: the full variant was refused on this kernel", h.Name)
+		}
 	}
+	checkRules(t, d, false)
+}
+
+// TestRulesSimpleVariant fires every rule through the simple programs, the
+// fallback for kernels that refuse the full ones: container membership and
+// relative exec paths are then decided in user space.
+func TestRulesSimpleVariant(t *testing.T) {
+	d := startDetector(t, Options{onlyVariant: "simple"})
+	for _, h := range d.Hooks() {
+		if h.Attached != "" && h.Variant != "simple" {
+			t.Errorf("hook %s: variant %q", h.Name, h.Variant)
+		}
+	}
+	checkRules(t, d, true)
+	t.Run("exec-relative", func(t *testing.T) {
+		ch, cancel := d.Subscribe(4096)
+		defer cancel()
+		dir := tmpDir(t)
+		bin := selfCopy(t, dir, "true-relative", 0o755, false)
+		cmd := exec.Command("./true-relative")
+		// The relative name is resolved against the process's cwd in
+		// user space, so the process lives until its event is read.
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "NODEGUARD_SLEEP=1s")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		waitFor(t, ch, "relative exec", func(e *Event) bool { return e.Rule == "exec-from-writable-dir" && e.Exe == bin })
+	})
+}
+
+// checkRules fires every rule; simple says the simple variant is loaded,
+// whose exec path is the name exec was given.
+func checkRules(t *testing.T, d *Detector, simple bool) {
 	status := map[Rule]RuleStatus{}
 	for _, st := range d.Rules() {
 		status[st.Rule] = st
@@ -176,9 +340,8 @@ func TestRulesOnThisKernel(t *testing.T) {
 
 	t.Run("exec-from-writable-dir", func(t *testing.T) {
 		requireActive(t, ExecFromWritableDir)
-		bin := filepath.Join(tmpDir(t), "true-copy")
-		copyFile(t, "/bin/true", bin, 0o755)
-		run(t, bin, "--first-arg", "second")
+		bin := selfCopy(t, tmpDir(t), "true-copy", 0o755, false)
+		runExit0(t, bin, "--first-arg", "second")
 		ev := waitFor(t, ch, "exec", func(e *Event) bool { return e.Rule == "exec-from-writable-dir" && e.Path == bin })
 		if ev.Comm != "true-copy" || len(ev.Args) != 3 || ev.Args[1] != "--first-arg" || ev.PPID != uint32(os.Getpid()) {
 			t.Errorf("exec event: %+v", ev)
@@ -196,11 +359,12 @@ func TestRulesOnThisKernel(t *testing.T) {
 		}
 		f := os.NewFile(uintptr(fd), "memfd")
 		defer f.Close()
-		b, _ := os.ReadFile("/bin/true")
+		self, _ := os.Executable()
+		b, _ := os.ReadFile(self)
 		if _, err := f.Write(b); err != nil {
 			t.Fatal(err)
 		}
-		run(t, fmt.Sprintf("/proc/self/fd/%d", fd))
+		runExit0(t, fmt.Sprintf("/proc/self/fd/%d", fd))
 		waitFor(t, ch, "memfd exec", func(e *Event) bool {
 			return e.Rule == "exec-from-writable-dir" && e.Details["memfd"] == "true" && strings.Contains(e.Path, "nodeguard-test")
 		})
@@ -214,20 +378,20 @@ func TestRulesOnThisKernel(t *testing.T) {
 			t.Skip(err)
 		}
 		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "gone")
-		copyFile(t, "/bin/true", bin, 0o755)
+		bin := selfCopy(t, dir, "gone", 0o755, true)
 		f, err := os.Open(bin)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
 		os.Remove(bin)
-		cmd := &exec.Cmd{Path: "/proc/self/fd/3", Args: []string{"gone"}, ExtraFiles: []*os.File{f}}
+		cmd := &exec.Cmd{Path: "/proc/self/fd/3", Args: []string{"gone"}, ExtraFiles: []*os.File{f},
+			Env: append(os.Environ(), "NODEGUARD_EXIT0=1")}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("exec of a deleted file: %v %s", err, out)
 		}
 		waitFor(t, ch, "deleted exec", func(e *Event) bool {
-			return e.Rule == "exec-from-writable-dir" && e.Details["deleted"] == "true" && e.Path == bin+" (deleted)"
+			return e.Rule == "exec-from-writable-dir" && e.Details["deleted"] == "true" && (simple || e.Path == bin+" (deleted)")
 		})
 	})
 
@@ -274,11 +438,13 @@ func TestRulesOnThisKernel(t *testing.T) {
 			t.Fatal(err)
 		}
 		// In a private mount namespace: a tmpfs that allows setuid, a
-		// setuid-root copy of true, run as nobody.
-		script := fmt.Sprintf(`mount -t tmpfs -o mode=755,suid nodeguard-test %[1]s &&
-cp /bin/true %[1]s/suid-helper && chmod 4755 %[1]s/suid-helper &&
-setpriv --reuid=65534 --regid=65534 --clear-groups %[1]s/suid-helper`, dir)
-		run(t, "unshare", "-m", "--propagation", "private", "sh", "-c", script)
+		// setuid-root copy of this binary, run as nobody.
+		helper := exec.Command(os.Args[0], "-test.run=^$")
+		helper.Env = append(os.Environ(), "NODEGUARD_SUID_HELPER="+dir)
+		helper.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+		if out, err := helper.CombinedOutput(); err != nil {
+			t.Fatalf("setuid helper: %v %s", err, out)
+		}
 		ev := waitFor(t, ch, "setuid exec", func(e *Event) bool {
 			return e.Rule == "setuid-root" && e.Comm == "suid-helper"
 		})
@@ -289,13 +455,15 @@ setpriv --reuid=65534 --regid=65534 --clear-groups %[1]s/suid-helper`, dir)
 
 	t.Run("bpf-load", func(t *testing.T) {
 		requireActive(t, BPFLoad)
-		// The agent's own loads are not events, so another process makes
-		// one: bpftool probing program types loads programs.
-		if _, err := exec.LookPath("bpftool"); err != nil {
-			t.Skip("bpftool is not installed")
+		// The agent's own executable is exempt, so a copy of it (another
+		// file, named like the agent) loads a program.
+		bin := selfCopy(t, tmpDir(t), "nodeguard", 0o755, true)
+		helper := exec.Command(bin, "-test.run=^$")
+		helper.Env = append(os.Environ(), "NODEGUARD_BPF_HELPER=1")
+		if out, err := helper.CombinedOutput(); err != nil {
+			t.Fatalf("bpf helper: %v %s", err, out)
 		}
-		run(t, "bpftool", "feature", "probe", "kernel", "macros")
-		waitFor(t, ch, "bpf", func(e *Event) bool { return e.Rule == "bpf-load" && e.Comm == "bpftool" })
+		waitFor(t, ch, "bpf", func(e *Event) bool { return e.Rule == "bpf-load" && e.Comm == "nodeguard" })
 	})
 
 	t.Run("in-container", func(t *testing.T) {
@@ -305,12 +473,13 @@ setpriv --reuid=65534 --regid=65534 --clear-groups %[1]s/suid-helper`, dir)
 		inCgroup := func(cmd string) {
 			run(t, "sh", "-c", fmt.Sprintf("echo $$ > %s && exec %s", procs, cmd))
 		}
-		inCgroup(`/bin/dash -c "exit 0"`)
+		inCgroup(`sh -c "exit 0"`)
 		ev := waitFor(t, ch, "shell", func(e *Event) bool { return e.Rule == "shell-in-container" && e.ContainerID == id })
 		if ev.Runtime != "containerd" || !strings.HasPrefix(ev.Cgroup, "cri-containerd-") || ev.CgroupID == 0 {
 			t.Errorf("shell event: %+v", ev)
 		}
-		inCgroup("dpkg --version")
+		dpkg := selfCopy(t, tmpDir(t), "dpkg", 0o755, false)
+		inCgroup("env NODEGUARD_EXIT0=1 " + dpkg)
 		waitFor(t, ch, "package manager", func(e *Event) bool {
 			return e.Rule == "package-manager-in-container" && e.ContainerID == id && e.Comm == "dpkg"
 		})
@@ -325,12 +494,29 @@ setpriv --reuid=65534 --regid=65534 --clear-groups %[1]s/suid-helper`, dir)
 
 	t.Run("kernel-module-load", func(t *testing.T) {
 		st := status[KernelModuleLoad]
-		if _, err := os.Stat("/proc/modules"); err == nil {
-			t.Skip("this kernel supports modules; loading one is not something a test should do")
+		if _, err := os.Stat("/proc/modules"); err != nil {
+			if st.Active || !strings.Contains(st.Reason, "unsupported") {
+				t.Errorf("kernel-module-load on a kernel without modules: %+v", st)
+			}
+			return
 		}
-		if st.Active || !strings.Contains(st.Reason, "unsupported") {
-			t.Errorf("kernel-module-load on a kernel without modules: %+v", st)
+		requireActive(t, KernelModuleLoad)
+		// Only a throwaway machine (a kernel-matrix guest) names a module
+		// to load: a test does not load modules into a host.
+		mod := os.Getenv("NODEGUARD_TEST_MODULE")
+		if mod == "" {
+			t.Skip("NODEGUARD_TEST_MODULE names no module to load")
 		}
+		f, err := os.Open(mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
+			t.Fatalf("finit_module %s: %v", mod, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(mod), ".ko")
+		waitFor(t, ch, "module", func(e *Event) bool { return e.Rule == "kernel-module-load" && strings.Contains(e.Path, name) })
 	})
 
 	lost, err := d.Lost()
@@ -392,6 +578,72 @@ func containerCgroup(t *testing.T) (dir, id string) {
 	return dir, id
 }
 
+// TestNoSelfAlarm: the agent's executable loading BPF programs in another
+// process (an admin's `nodeguard scan`, whose socket iterator is a BPF
+// program) is the agent, not an anomaly; another executable with the
+// agent's name is not.
+func TestNoSelfAlarm(t *testing.T) {
+	d := startDetector(t, Options{})
+	if st := d.Rules()[BPFLoad]; !st.Active {
+		t.Fatalf("bpf-load is not active: %s", st.Reason)
+	}
+	ch, cancel := d.Subscribe(4096)
+	defer cancel()
+	loadBPF := func(bin string) uint32 {
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "NODEGUARD_BPF_HELPER=sockiter")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", bin, err, out)
+		}
+		return uint32(cmd.Process.Pid)
+	}
+	same := loadBPF(os.Args[0])
+	other := loadBPF(selfCopy(t, tmpDir(t), "nodeguard", 0o755, true))
+	// Events arrive in order: once the copy's is here, the same
+	// executable's would have been too.
+	waitFor(t, ch, "bpf-load of another executable", func(e *Event) bool {
+		if e.Rule == "bpf-load" && e.PID == same {
+			t.Errorf("the agent's own executable raised bpf-load: %+v", *e)
+		}
+		return e.Rule == "bpf-load" && e.PID == other
+	})
+}
+
+// TestCloseWhileLoading: the agent answers and stops while the verifier is
+// busy: loading is in the background, says which hooks are pending, and
+// Close does not wait for it.
+func TestCloseWhileLoading(t *testing.T) {
+	needRoot(t)
+	gate := make(chan struct{})
+	d, err := Start(context.Background(), Options{Policy: policy.Default(), Log: zerolog.New(io.Discard), loadGate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Loading(); len(got) != int(numHooks) {
+		t.Errorf("Loading() = %v, want every hook", got)
+	}
+	for _, st := range d.Rules() {
+		if st.Active || (st.Enabled && st.Reason != "loading") {
+			t.Errorf("rule %s while loading: %+v", st.Rule, st)
+		}
+	}
+	// The loader is held before its first program: Close must not wait.
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	close(gate)
+	select {
+	case <-d.Loaded():
+	case <-time.After(time.Minute):
+		t.Fatal("the loader did not end after Close")
+	}
+	for _, h := range d.Hooks() {
+		if h.Attached != "" {
+			t.Errorf("hook %s attached after Close", h.Name)
+		}
+	}
+}
+
 func TestRawTracepointFallback(t *testing.T) {
 	d := startDetector(t, Options{rawTracepointsOnly: true})
 	for _, h := range d.Hooks() {
@@ -404,8 +656,7 @@ func TestRawTracepointFallback(t *testing.T) {
 	}
 	ch, cancel := d.Subscribe(1024)
 	defer cancel()
-	bin := filepath.Join(tmpDir(t), "true-raw")
-	copyFile(t, "/bin/true", bin, 0o755)
-	run(t, bin)
+	bin := selfCopy(t, tmpDir(t), "true-raw", 0o755, false)
+	runExit0(t, bin)
 	waitFor(t, ch, "exec via raw_tp", func(e *Event) bool { return e.Rule == "exec-from-writable-dir" && e.Path == bin })
 }

@@ -79,7 +79,7 @@ func (c *RuleConfig) IsEnabled() bool { return c.Enabled == nil || *c.Enabled }
 // maxPrefix is the room for one path in the kernel's prefix tables.
 const (
 	maxPrefix   = 63
-	maxPrefixes = 32
+	maxPrefixes = 64
 	commLen     = 15
 )
 
@@ -121,6 +121,17 @@ func (p *Policy) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// matchesWritableDir applies writableDirs as the kernel's trie does: an entry
+// ending in "/" matches what lies below it, any other entry only itself.
+func (p *Policy) matchesWritableDir(file string) bool {
+	for _, d := range p.WritableDirs {
+		if file == d || (strings.HasSuffix(d, "/") && strings.HasPrefix(file, d)) {
+			return true
+		}
+	}
+	return false
 }
 
 // enabledMask is the rule bits the kernel should report.

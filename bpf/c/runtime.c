@@ -7,6 +7,14 @@
 // rule reach the ring buffer, and they are submitted without a wake-up unless
 // the buffer fills past a threshold (a wake-up per event costs more than the
 // event itself).
+//
+// Verifier budget: every program must verify far below the 1M-instruction
+// limit on every kernel a fleet runs, so nothing here branches per byte of a
+// string: path prefixes are matched by an LPM trie, container ids by a table
+// lookup per character, and the dentry and cgroup walks are global functions
+// the verifier checks once. The `features` constant selects a simpler variant
+// of each program (container membership and exec paths decided in user space)
+// that the loader falls back to when a kernel refuses the full one.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -39,6 +47,15 @@ char LICENSE[] SEC("license") = "GPL";
 #define F_MEMFD (1u << 2)
 #define F_PATH_TRUNCATED (1u << 3)
 #define F_CGROUP_V1 (1u << 4)
+// Container membership was not decided here (simple variant): user space
+// decides from the cgroup id and /proc.
+#define F_CONTAINER_UNKNOWN (1u << 5)
+// The path is the file name exec was given, not the resolved executable.
+#define F_PATH_FROM_NAME (1u << 6)
+
+// Features of the full variant; the loader clears them for the simple one.
+#define FEAT_KERNEL_CONTAINER (1u << 0)
+#define FEAT_PATH_WALK (1u << 1)
 
 // Programs, for the lost-event counters.
 #define P_EXEC 0
@@ -56,9 +73,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define PATH_LEN 256
 #define ARGS_LEN 256
 #define PREFIX_LEN 64
-#define MAX_PREFIXES 32
-#define PATH_BUF 4096
-#define PATH_MASK (PATH_BUF - 1)
+#define MAX_PREFIXES 64
 #define MAX_COMPONENTS 32
 #define CGROUP_DEPTH 4
 
@@ -105,19 +120,31 @@ struct event {
 // Lets the Go decoder check its idea of the layout against the compiler's.
 volatile const __u32 event_size = sizeof(struct event);
 
-struct prefix {
-	__u32 len;
+// Key of the path tries: prefixlen counts bits. A directory entry ("/tmp/")
+// is stored without its NUL and matches everything below it; a file entry
+// ("/etc/shadow") is stored with its NUL, so it matches only itself.
+struct path_key {
+	__u32 prefixlen;
 	char s[PREFIX_LEN];
+};
+
+// The identity of an executable as the kernel sees it.
+struct exe_id {
+	__u64 ino;
+	__u32 dev;
+	__u32 set;
 };
 
 // Set by the loader before the programs are loaded.
 volatile const __u32 enabled_rules = 0;
+volatile const __u32 features = FEAT_KERNEL_CONTAINER | FEAT_PATH_WALK;
 volatile const __u64 wake_bytes = 65536;
 volatile const __s32 nr_open = -1, nr_openat = -1, nr_openat2 = -1, nr_creat = -1;
 volatile const __s32 nr_ptrace = -1, nr_setuid = -1, nr_setreuid = -1, nr_setresuid = -1;
 volatile const __s32 nr_setns = -1, nr_unshare = -1, nr_mount = -1, nr_move_mount = -1, nr_fsmount = -1;
 volatile const __s32 nr_bpf = -1;
-// The agent's own process: its program loads and reads are not events.
+// The agent's own process: its program loads and reads are not events, and
+// its first bpf() call records its executable in self_exe.
 volatile const __u32 agent_tgid = 0;
 // Byte offsets of the first four syscall arguments in struct pt_regs.
 volatile const __u32 arg_off0 = 0, arg_off1 = 0, arg_off2 = 0, arg_off3 = 0;
@@ -150,28 +177,40 @@ struct {
 	__type(value, __u32);
 } allow_comm SEC(".maps");
 
-// Path prefixes; an entry ending in '/' matches a directory's contents, any
-// other entry matches exactly.
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MAX_PREFIXES);
-	__type(key, __u32);
-	__type(value, struct prefix);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct path_key);
+	__type(value, __u32);
 } writable_dirs SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MAX_PREFIXES);
-	__type(key, __u32);
-	__type(value, struct prefix);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct path_key);
+	__type(value, __u32);
 } sensitive_paths SEC(".maps");
 
+// The agent's executable: other processes running the same file (an admin's
+// `nodeguard scan`, whose socket iterator is a BPF program) are the agent too.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exe_id);
+} self_exe SEC(".maps");
+
 struct scratch {
-	char path[PATH_BUF * 2];
+	char path[PATH_LEN * 2];
 	char str[PATH_LEN];
 	char exe[PATH_LEN];
 	char cgroup[CGROUP_NAME_LEN];
 	__u64 cgid;
+	struct path_key key;
+	__u64 dentries[MAX_COMPONENTS];
+	__u64 n, pos;
 };
 
 struct {
@@ -180,6 +219,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
+
+// bounded(v, mask) is v & mask, with the mask kept even where the compiler can
+// prove it redundant: the verifier may not know what the compiler knows.
+#define bounded(v, mask)                         \
+	({                                       \
+		__u64 __v = (v);                 \
+		asm volatile("" : "+r"(__v));    \
+		__v & (mask);                    \
+	})
 
 // Kernels before 6.15 call kernfs_node's parent "parent".
 struct kernfs_node___old {
@@ -207,38 +255,46 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(old, parent);
 }
 
-static __always_inline int is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
+// hex_digit[c] is 1 for a lower-case hex digit: a table lookup per character
+// keeps the id check free of branches, so the verifier walks it once per
+// runtime prefix instead of once per character and outcome.
+static const __u8 hex_digit[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+};
 
-static __always_inline int has_prefix(const char *s, const char *p, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (s[i] != p[i])
-			return 0;
-	return 1;
-}
+// The runtimes' prefixes as little-endian words, with masks for the bytes
+// that belong to them.
+#define W_CRI_CONT 0x746e6f632d697263ull /* "cri-cont" */
+#define W_AINERD 0x002d6472656e6961ull /* "ainerd-" */
+#define W_CRIO 0x0000002d6f697263ull /* "crio-" */
+#define W_DOCKER 0x002d72656b636f64ull /* "docker-" */
+#define W_LIBPOD 0x002d646f7062696cull /* "libpod-" */
+#define W_MEMFD 0x00003a64666d656dull /* "memfd:" */
+#define MASK5 0x000000ffffffffffull
+#define MASK6 0x0000ffffffffffffull
+#define MASK7 0x00ffffffffffffffull
 
 // A container's cgroup is named after its 64-hex id, bare (cgroupfs driver)
 // or behind a runtime prefix (systemd driver): cri-containerd-, crio-,
-// docker-, libpod-.
+// docker-, libpod-. name is s->cgroup: 8-byte aligned, CGROUP_NAME_LEN long.
 static __always_inline int container_name(const char *name)
 {
-	int skip = 0;
-	if (has_prefix(name, "cri-containerd-", 15))
+	__u64 w0 = *(const __u64 *)name;
+	__u64 w1 = *(const __u64 *)(name + 8);
+	__u32 skip = 0;
+	if (w0 == W_CRI_CONT && (w1 & MASK7) == W_AINERD)
 		skip = 15;
-	else if (has_prefix(name, "crio-", 5))
+	else if ((w0 & MASK5) == W_CRIO)
 		skip = 5;
-	else if (has_prefix(name, "docker-", 7))
+	else if ((w0 & MASK7) == W_DOCKER || (w0 & MASK7) == W_LIBPOD)
 		skip = 7;
-	else if (has_prefix(name, "libpod-", 7))
-		skip = 7;
+	__u32 bad = 0;
 	for (int i = 0; i < 64; i++)
-		if (!is_hex(name[(skip + i) & (CGROUP_NAME_LEN - 1)]))
-			return 0;
+		bad |= hex_digit[(__u8)name[(skip + i) & (CGROUP_NAME_LEN - 1)]] ^ 1;
 	char end = name[(skip + 64) & (CGROUP_NAME_LEN - 1)];
-	return end == 0 || end == '.';
+	return bad == 0 && (end == 0 || end == '.');
 }
 
 // in_container looks at the cgroup (v2, else the v1 pids hierarchy) and up
@@ -280,108 +336,108 @@ __noinline int in_container(struct scratch *s)
 	return 0;
 }
 
-struct walk {
-	struct dentry *d;
-	struct mount *mnt;
-	struct scratch *s;
-	__u32 off;
-	int cut;
-};
-
-// walk_step adds one path component, or crosses one mount point.
-static long walk_step(__u64 i, void *arg)
-{
-	struct walk *w = arg;
-	struct scratch *s = w->s;
-	if (!s)
-		return 1;
-	struct dentry *d = w->d;
-	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (d == mnt_root || d == parent) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (d != mnt_root || up == mnt)
-			return 1;
-		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
-		return 0;
-	}
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	if (len > 255)
-		len = 255;
-	__u32 off = w->off;
-	if (off <= len + 1 || off >= PATH_BUF) {
-		w->cut = 1;
-		return 1;
-	}
-	off -= len;
-	bpf_probe_read_kernel(&s->path[off & PATH_MASK], len & 255, name);
-	off -= 1;
-	s->path[off & PATH_MASK] = '/';
-	w->off = off;
-	w->d = parent;
-	return 0;
-}
-
 // build_path writes the path of (dentry, vfsmount) to s->exe, like d_path
-// relative to the global root, walking at most MAX_COMPONENTS components
-// (bpf_loop, so the verifier checks one step, not every path through all).
-// It assembles the path backwards in s->path. Returns 1 when the path was cut.
-static __always_inline int build_path(struct scratch *s, struct dentry *d, struct vfsmount *vm)
+// relative to the global root. It is two loops so that the verifier can prune:
+// the first walks up at most MAX_COMPONENTS dentries and mount points and collects
+// the components' dentries; the second copies their names forwards with a
+// constant read size. (One backwards loop with reads sized by each name ties
+// the write offset to the names' lengths, and the verifier then tells every
+// iteration's outcomes apart: over a million instructions.) Returns 1 when the
+// path was cut. A global function: verified once, whatever calls it.
+__noinline int build_path(struct scratch *s, __u64 dentry, __u64 vfsmount)
 {
-	struct walk w = {
-		.d = d,
-		.mnt = (void *)vm - bpf_core_field_offset(struct mount, mnt),
-		.s = s,
-		.off = PATH_BUF - 1,
-	};
-	s->path[PATH_BUF - 1] = 0;
-	long n = bpf_loop(MAX_COMPONENTS, walk_step, &w, 0);
-	if (n >= MAX_COMPONENTS)
-		w.cut = 1;
-	__u32 off = w.off;
-	if (off >= PATH_BUF - 1) {
-		off = PATH_BUF - 2;
-		s->path[off] = '/';
+	if (!s)
+		return 0;
+	struct dentry *d = (void *)dentry;
+	struct mount *mnt = (void *)(vfsmount - bpf_core_field_offset(struct mount, mnt));
+	// Unused slots stay 0. The counters live in the map value, not in
+	// registers: the verifier does not track what memory holds, so their
+	// values do not keep one iteration's states apart from another's (a
+	// register known to be 0, 1, 2... would be, once used as an index).
+	for (int k = 0; k < MAX_COMPONENTS; k++)
+		s->dentries[k] = 0;
+	s->n = 0;
+	int cut = 1;
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == mnt_root || d == parent) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+			if (d != mnt_root || up == mnt) {
+				cut = 0;
+				break;
+			}
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			continue;
+		}
+		// At most one component per iteration, so n < MAX_COMPONENTS.
+		__u64 n = *(volatile __u64 *)&s->n;
+		s->dentries[n & (MAX_COMPONENTS - 1)] = (__u64)d;
+		s->n = n + 1;
+		d = parent;
 	}
-	if (PATH_BUF - 1 - off >= PATH_LEN)
-		w.cut = 1;
-	bpf_probe_read_kernel(s->exe, PATH_LEN, &s->path[off & PATH_MASK]);
+	// The slots hold the components from the file up; copy them down.
+	s->pos = 0;
+	for (int k = MAX_COMPONENTS - 1; k >= 0; k--) {
+		struct dentry *c = (void *)s->dentries[k];
+		if (!c)
+			continue;
+		__u64 pos = *(volatile __u64 *)&s->pos;
+		if (pos >= PATH_LEN - 1) {
+			cut = 1;
+			break;
+		}
+		const unsigned char *name = BPF_CORE_READ(c, d_name.name);
+		s->path[pos & (PATH_LEN - 1)] = '/';
+		long r = bpf_probe_read_kernel_str(&s->path[bounded(pos + 1, PATH_LEN - 1)], PATH_LEN, name);
+		if (r <= 0)
+			break;
+		// r counts the NUL, which the next component's '/' replaces.
+		s->pos = pos + r;
+	}
+	__u64 pos = *(volatile __u64 *)&s->pos;
+	if (pos == 0) {
+		s->path[0] = '/';
+		pos = 1;
+	}
+	if (pos >= PATH_LEN) {
+		pos = PATH_LEN - 1;
+		cut = 1;
+	}
+	s->path[bounded(pos, PATH_LEN - 1)] = 0;
+	bpf_probe_read_kernel(s->exe, PATH_LEN, s->path);
 	s->exe[PATH_LEN - 1] = 0;
-	return w.cut;
+	return cut;
 }
 
 // match_path reports whether s->str (which == 0, 2) or s->exe (1, 3)
-// matches an entry of writable_dirs (which < 2) or sensitive_paths.
-__noinline int match_path(struct scratch *s, __u32 which)
+// matches an entry of writable_dirs (which < 2) or sensitive_paths: one trie
+// lookup, however many entries the policy has.
+static __always_inline int match_path(struct scratch *s, __u32 which)
 {
-	if (!s)
-		return 0;
-	void *table = which < 2 ? (void *)&writable_dirs : (void *)&sensitive_paths;
-	const char *str = (which & 1) ? s->exe : s->str;
-	for (__u32 i = 0; i < MAX_PREFIXES; i++) {
-		__u32 key = i;
-		struct prefix *p = bpf_map_lookup_elem(table, &key);
-		if (!p || p->len == 0 || p->len >= PREFIX_LEN)
-			return 0;
-		int ok = 1;
-		for (int j = 0; j < PREFIX_LEN; j++) {
-			if (j >= p->len)
-				break;
-			if (str[j] != p->s[j]) {
-				ok = 0;
-				break;
-			}
-		}
-		if (!ok)
-			continue;
-		// A directory entry ends in '/'; a file entry must end here.
-		if (p->s[(p->len - 1) & (PREFIX_LEN - 1)] == '/' || str[p->len & (PREFIX_LEN - 1)] == 0)
-			return 1;
-	}
-	return 0;
+	s->key.prefixlen = PREFIX_LEN * 8;
+	if (which & 1)
+		__builtin_memcpy(s->key.s, s->exe, PREFIX_LEN);
+	else
+		__builtin_memcpy(s->key.s, s->str, PREFIX_LEN);
+	if (which < 2)
+		return bpf_map_lookup_elem(&writable_dirs, &s->key) != 0;
+	return bpf_map_lookup_elem(&sensitive_paths, &s->key) != 0;
+}
+
+static __always_inline void exe_identity(struct task_struct *t, struct exe_id *id)
+{
+	struct inode *in = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	id->ino = BPF_CORE_READ(in, i_ino);
+	id->dev = BPF_CORE_READ(in, i_sb, s_dev);
+}
+
+// exe_is reports whether t runs the executable id.
+static __always_inline int exe_is(struct task_struct *t, struct exe_id *id)
+{
+	struct inode *in = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	return BPF_CORE_READ(in, i_ino) == id->ino && BPF_CORE_READ(in, i_sb, s_dev) == id->dev;
 }
 
 static __always_inline void fill_task(struct event *ev, struct task_struct *t)
@@ -404,8 +460,17 @@ static __always_inline __u32 allowed_rules(const char *comm)
 }
 
 // check_container runs in_container and records the result in flags/cgid.
-static __always_inline int check_container(struct scratch *s, struct task_struct *t, __u32 *flags, __u64 *cgid)
+// The simple variant does not decide here: it flags the event for user space,
+// records the cgroup id, and returns undecided, which the caller sets to the
+// answer that keeps the event.
+static __always_inline int check_container(struct scratch *s, struct task_struct *t, __u32 *flags, __u64 *cgid,
+					   int undecided)
 {
+	if (!(features & FEAT_KERNEL_CONTAINER)) {
+		*flags |= F_CONTAINER_UNKNOWN;
+		*cgid = bpf_get_current_cgroup_id();
+		return undecided;
+	}
 	int r = in_container(s);
 	if (!(r & IC_YES))
 		return 0;
@@ -438,19 +503,29 @@ static __always_inline int handle_exec(struct task_struct *t, struct linux_binpr
 	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
 	// memfds are pseudo files (their dentry is its own parent): the
 	// name is all there is. A deleted file is unhashed but has a parent.
-	char head[8] = {};
+	__u64 head = 0;
 	const unsigned char *dname = BPF_CORE_READ(d, d_name.name);
-	bpf_probe_read_kernel(head, 6, dname);
-	if (has_prefix(head, "memfd:", 6) && BPF_CORE_READ(d, d_parent) == d) {
+	bpf_probe_read_kernel(&head, 6, dname);
+	if ((head & MASK6) == W_MEMFD && BPF_CORE_READ(d, d_parent) == d) {
 		flags |= F_MEMFD | F_DELETED;
 		bpf_probe_read_kernel_str(s->exe, PATH_LEN, dname);
-	} else {
+	} else if (features & FEAT_PATH_WALK) {
 		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
 			flags |= F_DELETED;
-		if (build_path(s, d, vm))
+		if (build_path(s, (__u64)d, (__u64)vm))
 			flags |= F_PATH_TRUNCATED;
+	} else {
+		// The name exec was given: absolute for anything found on $PATH.
+		flags |= F_PATH_FROM_NAME;
+		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
+			flags |= F_DELETED;
+		if (bpf_probe_read_kernel_str(s->exe, PATH_LEN, BPF_CORE_READ(bprm, filename)) < 0)
+			s->exe[0] = 0;
 	}
 	if (flags & (F_DELETED | F_MEMFD))
+		rules |= R_EXEC_WRITABLE_DIR;
+	else if ((flags & F_PATH_FROM_NAME) && s->exe[0] != '/')
+		// A relative name: user space resolves it against the cwd.
 		rules |= R_EXEC_WRITABLE_DIR;
 	else if (match_path(s, 1))
 		rules |= R_EXEC_WRITABLE_DIR;
@@ -474,7 +549,7 @@ static __always_inline int handle_exec(struct task_struct *t, struct linux_binpr
 		bpf_probe_read_kernel_str(fname, sizeof(fname), BPF_CORE_READ(d, d_name.name));
 		n = bpf_map_lookup_elem(&exec_names, fname);
 	}
-	if (n && (*n & (N_SHELL | N_PKG_MGR)) && check_container(s, t, &flags, &cgid)) {
+	if (n && (*n & (N_SHELL | N_PKG_MGR)) && check_container(s, t, &flags, &cgid, 1)) {
 		if (*n & N_SHELL)
 			rules |= R_SHELL_IN_CONTAINER;
 		if (*n & N_PKG_MGR)
@@ -483,8 +558,8 @@ static __always_inline int handle_exec(struct task_struct *t, struct linux_binpr
 	rules &= enabled_rules & ~allowed_rules(comm);
 	if (!rules)
 		return 0;
-	if (!(flags & F_IN_CONTAINER))
-		check_container(s, t, &flags, &cgid);
+	if (!(flags & (F_IN_CONTAINER | F_CONTAINER_UNKNOWN)))
+		check_container(s, t, &flags, &cgid, 0);
 
 	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -558,8 +633,17 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 		rule = R_BPF_LOAD;
 	else
 		return 0;
-	if (!(enabled_rules & rule) || (bpf_get_current_pid_tgid() >> 32) == agent_tgid)
+	if (!(enabled_rules & rule))
 		return 0;
+	__u32 zero = 0;
+	if ((bpf_get_current_pid_tgid() >> 32) == agent_tgid) {
+		struct exe_id *self = bpf_map_lookup_elem(&self_exe, &zero);
+		if (rule == R_BPF_LOAD && self && !self->set) {
+			exe_identity((struct task_struct *)bpf_get_current_task(), self);
+			self->set = 1;
+		}
+		return 0;
+	}
 
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 a0 = 0, a1 = 0, a2 = 0, flags = 0;
@@ -594,7 +678,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 		if (!match_path(s, 2))
 			return 0;
 		// Inside a container /etc/passwd is the container's own file.
-		if (check_container(s, t, &flags, &cgid))
+		if (check_container(s, t, &flags, &cgid, 0))
 			return 0;
 		a0 = oflags;
 	} else if (rule == R_PTRACE_ATTACH) {
@@ -628,7 +712,7 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 		a1 = e;
 		a2 = sv;
 	} else if (rule == R_NAMESPACE_ESCAPE) {
-		if (!check_container(s, t, &flags, &cgid))
+		if (!check_container(s, t, &flags, &cgid, 1))
 			return 0;
 		a0 = sys_arg(regs, arg_off0);
 		a1 = sys_arg(regs, arg_off1);
@@ -637,6 +721,9 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 	} else if (rule == R_BPF_LOAD) {
 		if (sys_arg(regs, arg_off0) != BPF_PROG_LOAD_CMD)
 			return 0;
+		struct exe_id *self = bpf_map_lookup_elem(&self_exe, &zero);
+		if (!self || (self->set && exe_is(t, self)))
+			return 0;
 		a0 = BPF_PROG_LOAD_CMD;
 	}
 
@@ -644,8 +731,8 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (allowed_rules(comm) & rule)
 		return 0;
-	if (!(flags & F_IN_CONTAINER) && rule != R_SENSITIVE_FILE_WRITE)
-		check_container(s, t, &flags, &cgid);
+	if (!(flags & (F_IN_CONTAINER | F_CONTAINER_UNKNOWN)) && rule != R_SENSITIVE_FILE_WRITE)
+		check_container(s, t, &flags, &cgid, 0);
 
 	struct event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -706,7 +793,7 @@ static __always_inline int handle_listen(const struct sock *sk, int newstate)
 	ev->kind = K_LISTEN;
 	ev->rules = R_UNEXPECTED_LISTENER;
 	ev->cgroup[0] = 0;
-	if (s && check_container(s, t, &flags, &cgid)) {
+	if (s && check_container(s, t, &flags, &cgid, 0) && (flags & F_IN_CONTAINER)) {
 		bpf_probe_read_kernel(ev->cgroup, CGROUP_NAME_LEN, s->cgroup);
 	}
 	ev->flags = flags;
