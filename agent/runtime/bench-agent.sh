@@ -6,7 +6,7 @@ set -eu
 NG=${NG:-/tmp/ng-runtime}; RT=${RT:-/tmp/rt.test}; M=http://127.0.0.1:19809/metrics
 $NG run --listen 127.0.0.1:19809 --interval 1h 2>/dev/null & agent=$!
 trap 'kill $agent' EXIT
-until curl -sf $M | grep -q nodeguard_bpf_rule_active; do sleep 0.2; done
+until curl -sf http://127.0.0.1:19809/readyz >/dev/null; do sleep 0.2; done # programs loaded
 sleep 3
 echo "RSS idle: $(grep VmRSS /proc/$agent/status)"
 NODEGUARD_STORM_HELPER=200000 $RT -test.run '^$'

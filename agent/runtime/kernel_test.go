@@ -88,7 +88,7 @@ func needRoot(t testing.TB) {
 
 // selfCopy puts this test binary at dir/name: a hard link where it can (the
 // same executable), a copy otherwise or when copy is set (another one).
-func selfCopy(t *testing.T, dir, name string, mode os.FileMode, copy bool) string {
+func selfCopy(t testing.TB, dir, name string, mode os.FileMode, copy bool) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -247,7 +247,7 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-func tmpDir(t *testing.T) string {
+func tmpDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "nodeguard-runtime-")
 	if err != nil {
@@ -257,7 +257,7 @@ func tmpDir(t *testing.T) string {
 	return dir
 }
 
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
