@@ -71,7 +71,17 @@ func TestRuntimeEventNamesThePod(t *testing.T) {
 	eventually(t, 60*time.Second, "pod informer synced", func() (bool, string) {
 		return strings.Contains(a.log.String(), "pod informer synced"), "no sync log line"
 	}, a)
-	if v := a.metric("nodeguard_bpf_rule_active", `rule="shell-in-container"`); v != 1 {
+	// The programs load in the background: wait for them, and in CI never
+	// skip (a refused program is what this suite must catch).
+	deadline := time.Now().Add(60 * time.Second)
+	v := a.metric("nodeguard_bpf_rule_active", `rule="shell-in-container"`)
+	for ; v != 1 && time.Now().Before(deadline) && !a.exited(); v = a.metric("nodeguard_bpf_rule_active", `rule="shell-in-container"`) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v != 1 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("shell-in-container is not active on this kernel (nodeguard_bpf_rule_active %v)\n%s", v, a.log.String())
+		}
 		t.Skipf("shell-in-container is not active on this kernel (nodeguard_bpf_rule_active %v)", v)
 	}
 	eventually(t, 30*time.Second, "RuntimeAnomalyDetected present", func() (bool, string) {
