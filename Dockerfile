@@ -7,7 +7,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/nodeguard/nodeguard/agent/version.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/nodeguard/nodeguard/agent/release.Version=${VERSION}" \
       -o /out/nodeguard ./cmd/nodeguard
 
 # The agent needs no libc, shell, CA bundle (it trusts the service account's

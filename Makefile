@@ -1,7 +1,7 @@
 # nodeguard — see README.md. The two commands a newcomer needs: make run, make test.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/version.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSION)
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 

@@ -12,9 +12,9 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/nodeguard/nodeguard/agent/policy"
-	_ "github.com/nodeguard/nodeguard/agent/runtime" // the runtime policy section
+	_ "github.com/nodeguard/nodeguard/agent/anomaly" // the runtime policy section
 	_ "github.com/nodeguard/nodeguard/probes/all"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/ports"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // Role is the node's part in the cluster.
@@ -42,6 +42,33 @@ type Env struct {
 	Log    zerolog.Logger
 	// AgentListeners are the sockets `nodeguard run` serves.
 	AgentListeners []Listener
+
+	// shared holds what one scan computes once for several probes (sshd's
+	// effective configuration, read by the sshd and accounts probes).
+	sharedMu sync.Mutex
+	shared   map[string]*sharedValue
+}
+
+type sharedValue struct {
+	once sync.Once
+	v    any
+}
+
+// Shared returns compute's result for key, computing it once per Env (one
+// scan), however many probes ask and from however many goroutines.
+func Shared[T any](env *Env, key string, compute func() T) T {
+	env.sharedMu.Lock()
+	if env.shared == nil {
+		env.shared = map[string]*sharedValue{}
+	}
+	sv := env.shared[key]
+	if sv == nil {
+		sv = &sharedValue{}
+		env.shared[key] = sv
+	}
+	env.sharedMu.Unlock()
+	sv.once.Do(func() { sv.v = compute() })
+	return sv.v.(T)
 }
 
 // Probe is one family of host checks.

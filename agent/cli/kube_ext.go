@@ -10,13 +10,13 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/daemon"
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/anomaly"
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
-	"github.com/nodeguard/nodeguard/agent/runtime"
-	"github.com/nodeguard/nodeguard/agent/version"
+	"github.com/nodeguard/nodeguard/agent/release"
+	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // kubeRoleLookupTimeout bounds the node lookup before the first scan, so an
@@ -51,7 +51,7 @@ func (f *kubeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.anomalyWindow, "runtime-anomaly-window", kube.DefaultRuntimeAnomalyWindow, "how long the RuntimeAnomalyDetected condition stays True after the last high or critical runtime event")
 }
 
-func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error {
+func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, log zerolog.Logger) error {
 	if f.noKube {
 		log.Info().Msg("--no-kube: node conditions and Events are off")
 		return nil
@@ -76,7 +76,7 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.Timeout = 30 * time.Second
-	cfg.UserAgent = "nodeguard/" + version.Version
+	cfg.UserAgent = "nodeguard/" + release.Version
 	kube.RouteKlog(log)
 	client, err := apiclient.New(cfg)
 	if err != nil {
@@ -126,7 +126,6 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 	}
 	d.Subscribe(m.Observe)
 	d.AddReadyCheck("kube", m.Ready)
-	kube.SetActive(m)
 	// RuntimeAnomalyDetected, runtime Events and pod names follow the eBPF
 	// detector, which the runtime extension starts after this one: attach on
 	// the first report. Without a detector (--no-bpf, or a kernel without
@@ -150,10 +149,7 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 		}
 		go followRuntime(ctx, det, m, f.anomalyWindow)
 	})
-	go func() {
-		m.Run(ctx)
-		kube.SetActive(nil)
-	}()
+	go m.Run(ctx)
 	log.Info().Str("node", node).Str("host", cfg.Host).Str("heartbeatPeriod", f.heartbeat.String()).Msg("maintaining node conditions")
 	return nil
 }
@@ -161,7 +157,7 @@ func (f *kubeFlags) start(ctx context.Context, d *daemon.Daemon, log zerolog.Log
 // followRuntime feeds runtime rule matches to RuntimeAnomalyDetected (True
 // while a high or critical rule matched within window, the message naming the
 // latest match) and records each match as an Event on the Node.
-func followRuntime(ctx context.Context, det *runtime.Detector, m *kube.Manager, window time.Duration) {
+func followRuntime(ctx context.Context, det *anomaly.Detector, m *kube.Manager, window time.Duration) {
 	w := &kube.AnomalyWindow{Window: window, MessageEvery: time.Minute, Set: m.SetRuntimeAnomaly}
 	w.Start()
 	events, cancel := det.Subscribe(256)

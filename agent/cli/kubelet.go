@@ -9,8 +9,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 func init() {

@@ -11,11 +11,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/daemon"
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/agent/metricsauth"
-	"github.com/nodeguard/nodeguard/agent/version"
+	"github.com/nodeguard/nodeguard/agent/release"
+	"github.com/nodeguard/nodeguard/agent/service"
 )
 
 // metricsFlags secure the metrics endpoint of `nodeguard run`.
@@ -41,7 +41,7 @@ func (f *metricsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.cacheSize, "metrics-auth-cache-size", metricsauth.DefaultCacheSize, "decisions remembered at most (--metrics-auth=kubernetes)")
 }
 
-func (f *metricsFlags) start(_ context.Context, d *daemon.Daemon, log zerolog.Logger) error {
+func (f *metricsFlags) start(_ context.Context, d *service.Daemon, log zerolog.Logger) error {
 	if (f.certFile == "") != (f.keyFile == "") {
 		return errors.New("--metrics-tls-cert-file and --metrics-tls-key-file go together")
 	}
@@ -88,7 +88,7 @@ func (f *metricsFlags) start(_ context.Context, d *daemon.Daemon, log zerolog.Lo
 	if err != nil {
 		return fmt.Errorf("--metrics-auth=kubernetes: %w", err)
 	}
-	cfg.UserAgent = "nodeguard/" + version.Version
+	cfg.UserAgent = "nodeguard/" + release.Version
 	client, err := apiclient.New(cfg)
 	if err != nil {
 		return err

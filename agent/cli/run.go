@@ -12,7 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/daemon"
+	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
 )
 
@@ -34,7 +34,7 @@ func init() {
 type RunExtension struct {
 	Name  string
 	Flags func(fs *flag.FlagSet)
-	Start func(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error
+	Start func(ctx context.Context, d *service.Daemon, log zerolog.Logger) error
 }
 
 var runExtensions []RunExtension
@@ -73,7 +73,7 @@ func runAgent(ctx context.Context, args []string, io IO) int {
 		return ExitUsage
 	}
 	defer sc.Root.Close()
-	d := daemon.New(sc, *interval, log)
+	d := service.New(sc, *interval, log)
 	if err := d.Listen(*listen); err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
 		return ExitUsage

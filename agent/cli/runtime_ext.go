@@ -10,22 +10,22 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/daemon"
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/agent/anomaly"
 	"github.com/nodeguard/nodeguard/agent/role"
-	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // runtimeDetector is the running detector of `nodeguard run`, for other run
 // extensions (Kubernetes events, the RuntimeAnomalyDetected condition) to
 // Subscribe to; nil when eBPF is off or unavailable. Set before the first
 // scan, in registration order.
-var runtimeDetector atomic.Pointer[runtime.Detector]
+var runtimeDetector atomic.Pointer[anomaly.Detector]
 
 // RuntimeDetector returns the detector started by `nodeguard run`, or nil.
-func RuntimeDetector() *runtime.Detector { return runtimeDetector.Load() }
+func RuntimeDetector() *anomaly.Detector { return runtimeDetector.Load() }
 
 // runtimePods names the pods of runtime events once the Kubernetes extension
 // has an API to ask; the detector is built before that, so it gets this
@@ -33,13 +33,13 @@ func RuntimeDetector() *runtime.Detector { return runtimeDetector.Load() }
 var runtimePods lateResolver
 
 type lateResolver struct {
-	r atomic.Pointer[runtime.PodResolver]
+	r atomic.Pointer[anomaly.PodResolver]
 }
 
 // Set makes r the resolver that Lookup asks.
-func (l *lateResolver) Set(r runtime.PodResolver) { l.r.Store(&r) }
+func (l *lateResolver) Set(r anomaly.PodResolver) { l.r.Store(&r) }
 
-// Lookup implements runtime.PodResolver.
+// Lookup implements anomaly.PodResolver.
 func (l *lateResolver) Lookup(containerID string) (namespace, pod, container string, ok bool) {
 	r := l.r.Load()
 	if r == nil {
@@ -55,11 +55,11 @@ func init() {
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&noBPF, "no-bpf", false, "do not load the eBPF runtime anomaly detection")
 		},
-		Start: func(ctx context.Context, d *daemon.Daemon, log zerolog.Logger) error {
-			pol := policy.Section[runtime.Policy](d.Scanner.Policy, runtime.PolicySection)
+		Start: func(ctx context.Context, d *service.Daemon, log zerolog.Logger) error {
+			pol := policy.Section[anomaly.Policy](d.Scanner.Policy, anomaly.PolicySection)
 			if noBPF {
 				log.Info().Msg("eBPF runtime detection off (--no-bpf)")
-				d.Registry.MustRegister(runtime.NewCollector(nil, pol.NamespaceLabel))
+				d.Registry.MustRegister(anomaly.NewCollector(nil, pol.NamespaceLabel))
 				return nil
 			}
 			var currentRole atomic.Value
@@ -74,7 +74,7 @@ func init() {
 					currentRole.Store(probes.Role(rep.Role))
 				}
 			})
-			det, err := runtime.Start(ctx, runtime.Options{
+			det, err := anomaly.Start(ctx, anomaly.Options{
 				Root: d.Scanner.Root, Policy: d.Scanner.Policy, Log: log,
 				Role:           func() probes.Role { return currentRole.Load().(probes.Role) },
 				AgentListeners: d.Scanner.AgentListeners,
@@ -83,7 +83,7 @@ func init() {
 			if err != nil {
 				// The agent's scans are still worth having without eBPF.
 				log.Error().Err(err).Msg("eBPF runtime detection unavailable; every rule reports nodeguard_bpf_rule_active 0")
-				d.Registry.MustRegister(runtime.NewCollector(nil, pol.NamespaceLabel))
+				d.Registry.MustRegister(anomaly.NewCollector(nil, pol.NamespaceLabel))
 				return nil
 			}
 			// The programs load in the background (the detector logs each
@@ -101,7 +101,7 @@ func init() {
 					}
 				}
 			}()
-			d.Registry.MustRegister(runtime.NewCollector(det, pol.NamespaceLabel))
+			d.Registry.MustRegister(anomaly.NewCollector(det, pol.NamespaceLabel))
 			d.AddReadyCheck("runtime", func() error {
 				if loading := det.Loading(); len(loading) > 0 {
 					return fmt.Errorf("eBPF hooks still loading: %s", strings.Join(loading, ", "))
@@ -112,7 +112,7 @@ func init() {
 			events, _ := det.Subscribe(1024)
 			go func() {
 				for ev := range events {
-					if ev.Rule == runtime.UnexpectedListener.String() {
+					if ev.Rule == anomaly.UnexpectedListener.String() {
 						// Refresh the ports finding and nodeguard_listening_port now.
 						d.Trigger()
 					}

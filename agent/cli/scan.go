@@ -6,7 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/nodeguard/nodeguard/agent/export/report"
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 func init() {

@@ -10,8 +10,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/rs/zerolog"
 
-	agentd "github.com/nodeguard/nodeguard/agent/daemon"
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/agent/service"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // systemd's sd_notify protocol for `nodeguard run` as a Type=notify service
@@ -44,7 +44,7 @@ func scanStatus(rep *finding.Report) string {
 		rep.ScannedAt.UTC().Format(time.RFC3339), s.Fail, s.Error, s.Pass, s.Skip)
 }
 
-func startSystemdNotify(ctx context.Context, d *agentd.Daemon, log zerolog.Logger) error {
+func startSystemdNotify(ctx context.Context, d *service.Daemon, log zerolog.Logger) error {
 	if os.Getenv("NOTIFY_SOCKET") == "" {
 		return nil
 	}

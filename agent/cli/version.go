@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/nodeguard/nodeguard/agent/version"
+	"github.com/nodeguard/nodeguard/agent/release"
 )
 
 func init() {
@@ -13,7 +13,7 @@ func init() {
 		if code, ok := parseFlags(fs, args); !ok {
 			return code
 		}
-		fmt.Fprintf(io.Stdout, "nodeguard %s (%s)\n", version.Version, version.GoVersion())
+		fmt.Fprintf(io.Stdout, "nodeguard %s (%s)\n", release.Version, release.GoVersion())
 		return ExitOK
 	}})
 }

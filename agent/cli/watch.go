@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nodeguard/nodeguard/agent/anomaly"
 	"github.com/nodeguard/nodeguard/agent/role"
-	"github.com/nodeguard/nodeguard/agent/runtime"
 	"github.com/nodeguard/nodeguard/probes"
 )
 
@@ -33,7 +33,7 @@ func watch(ctx context.Context, args []string, io IO) int {
 	if r == "" {
 		r, _ = role.Detect(sc.Root)
 	}
-	det, err := runtime.Start(ctx, runtime.Options{
+	det, err := anomaly.Start(ctx, anomaly.Options{
 		Root: sc.Root, Policy: sc.Policy, Log: log, Role: func() probes.Role { return r },
 	})
 	if err != nil {

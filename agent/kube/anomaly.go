@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // DefaultRuntimeAnomalyWindow is how long RuntimeAnomalyDetected stays True

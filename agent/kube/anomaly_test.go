@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 func TestAnomalyWindow(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // ConditionType describes one node condition the agent owns. The type names

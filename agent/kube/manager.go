@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // DefaultHeartbeatPeriod is how often an unchanged condition is re-stamped.

@@ -13,11 +13,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 func newTestManager(t *testing.T, client *apiclient.Client, node string) (*Manager, *prometheus.Registry) {
@@ -182,25 +181,4 @@ func TestManagerOnAPIServer(t *testing.T) {
 		}
 		waitUntil(t, "both counted", func() bool { return testutil.ToFloat64(m.events.WithLabelValues("recorded")) == 2 })
 	})
-}
-
-func TestPackageLevelRuntimeVerdictReachesTheManager(t *testing.T) {
-	// No request is made: the client's address is never dialled.
-	m, _ := newTestManager(t, newClient(t, &rest.Config{Host: "https://127.0.0.1:1"}), "n1")
-	SetRuntimeAnomaly(true, "", "reported before the manager started")
-	SetActive(m)
-	defer SetActive(nil)
-	m.mu.Lock()
-	v := m.runtime
-	m.mu.Unlock()
-	if v == nil || v.Status != corev1.ConditionTrue || v.Reason != "RuntimeAnomaly" {
-		t.Fatalf("runtime verdict %+v", v)
-	}
-	SetRuntimeAnomaly(false, "", "")
-	m.mu.Lock()
-	v = m.runtime
-	m.mu.Unlock()
-	if v.Status != corev1.ConditionFalse {
-		t.Errorf("runtime verdict %+v", v)
-	}
 }

@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/agent/anomaly"
 )
 
 // Runtime events are rate-limited per rule and container (Event.Key): a shell
@@ -39,7 +39,7 @@ func RuleReason(rule string) string {
 }
 
 // RuntimeEventNote is the Event note: what ran, where.
-func RuntimeEventNote(ev *runtime.Event) string {
+func RuntimeEventNote(ev *anomaly.Event) string {
 	var b strings.Builder
 	b.WriteString(ev.Message)
 	fmt.Fprintf(&b, "; process %s (pid %d, uid %d", ev.Comm, ev.PID, ev.UID)
@@ -74,7 +74,7 @@ func shortID(id string) string {
 // RuntimeEvent records a runtime rule match as a Warning Event on the Node,
 // within the per rule and container rate limit. It never blocks: the Event
 // writer queues and writes asynchronously.
-func (m *Manager) RuntimeEvent(ev *runtime.Event) {
+func (m *Manager) RuntimeEvent(ev *anomaly.Event) {
 	if !m.runtimeLimiter.AllowAt(ev.Key(), time.Now()) {
 		m.events.WithLabelValues("dropped").Inc()
 		return

@@ -9,8 +9,8 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/runtime"
+	"github.com/nodeguard/nodeguard/agent/anomaly"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 func TestRuleReason(t *testing.T) {
@@ -29,8 +29,8 @@ func TestRuleReason(t *testing.T) {
 	}
 }
 
-func shellEvent(containerID, ns, pod string) runtime.Event {
-	return runtime.Event{
+func shellEvent(containerID, ns, pod string) anomaly.Event {
+	return anomaly.Event{
 		Rule: "shell-in-container", Severity: finding.High, Message: "shell /bin/sh started in a container",
 		PID: 4242, PPID: 4200, UID: 0, Comm: "sh", ParentComm: "runc", Exe: "/bin/sh",
 		ContainerID: containerID, Runtime: "containerd", Namespace: ns, Pod: pod, ContainerName: "app",

@@ -12,11 +12,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/agent/role"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // Scanner owns probe instances (and their caches) across scans.

@@ -22,7 +22,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-// Rule bits; the order is the Rule enum in agent/runtime/rules.go.
+// Rule bits; the order is the Rule enum in agent/anomaly/rules.go.
 #define R_UNEXPECTED_LISTENER (1u << 0)
 #define R_SHELL_IN_CONTAINER (1u << 1)
 #define R_EXEC_WRITABLE_DIR (1u << 2)

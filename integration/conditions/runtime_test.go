@@ -131,7 +131,7 @@ func randomContainerID(t testing.TB) string {
 }
 
 // containerCgroup makes the cgroup v2 hierarchy the kubelet's systemd driver
-// and containerd make for a container (as agent/runtime's kernel tests do)
+// and containerd make for a container (as agent/anomaly's kernel tests do)
 // and removes it when the test ends.
 func containerCgroup(t *testing.T, id string) string {
 	t.Helper()

@@ -21,8 +21,8 @@ import (
 	kubeletconfigv1beta1 "k8s.io/kubernetes/pkg/kubelet/apis/config/v1beta1"
 	utilcodec "k8s.io/kubernetes/pkg/kubelet/kubeletconfig/util/codec"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // kubeletFlagSet is the kubelet's own command-line flag set

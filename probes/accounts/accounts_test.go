@@ -3,7 +3,6 @@ package accounts
 import (
 	"context"
 	"encoding/json"
-	"github.com/nodeguard/nodeguard/probes/probetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +10,12 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
+	"github.com/nodeguard/nodeguard/probes/probetest"
+	"github.com/nodeguard/nodeguard/probes/sshd"
 )
 
 func TestClassify(t *testing.T) {
@@ -378,4 +379,45 @@ func TestRootLockMatchContext(t *testing.T) {
 	}
 	check(t, runFixture(t, dir), []want{{IDRootLockSSH, finding.Fail, finding.Low,
 		"root login permitted in: Match Address 10.0.0.0/8 (/etc/ssh/sshd_config line 3)"}})
+}
+
+// TestRootLockFollowsSSHDConfigPath: a policy that moves sshd's
+// configuration moves it for both probes, so they judge the same file.
+func TestRootLockFollowsSSHDConfigPath(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"etc/passwd":              "root:x:0:0:root:/root:/bin/bash\n",
+		"etc/shadow":              "root:*:19600:0:99999:7:::\n",
+		"etc/ssh/sshd_config":     "PermitRootLogin no\nUsePAM no\n",
+		"etc/ssh/alt/sshd_config": "PermitRootLogin prohibit-password\nUsePAM no\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol, err := policy.Parse([]byte("sshd:\n  configPath: /etc/ssh/alt/sshd_config\n"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := probetest.Env(t, dir, probes.Worker)
+	env.Policy = pol
+	var got []finding.Finding
+	for _, p := range []probes.Probe{&Probe{}, &sshd.Probe{}} {
+		got = append(got, p.Run(context.Background(), env)...)
+	}
+	verdict := map[string]finding.Status{}
+	for _, f := range got {
+		verdict[f.ID] = f.Status
+		if f.ID == IDRootLockSSH && f.Evidence["sshdConfig"] != "/etc/ssh/alt/sshd_config" {
+			t.Errorf("root-lock judged %s: %s", f.Evidence["sshdConfig"], f.Message)
+		}
+	}
+	if verdict[IDRootLockSSH] != finding.Fail || verdict[sshd.IDRootLogin] != finding.Fail {
+		t.Errorf("accounts %s = %s, sshd %s = %s: both must judge /etc/ssh/alt/sshd_config (root may log in with a key)",
+			IDRootLockSSH, verdict[IDRootLockSSH], sshd.IDRootLogin, verdict[sshd.IDRootLogin])
+	}
 }

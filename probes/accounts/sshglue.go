@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/sshd"
 )
 
@@ -18,23 +18,26 @@ func judgeRootLock(env *probes.Env, pol *Policy, accts []Account) []finding.Find
 	if i < 0 || accts[i].Password.State == Unknown {
 		return nil // the root-password finding already says why
 	}
-	if !env.Root.Exists(sshd.DefaultConfigPath) {
+	// The sshd probe's policy says where the configuration is; both probes
+	// judge the one configuration, computed once per scan.
+	hc := sshd.HostConfig(env)
+	if !env.Root.Exists(hc.ConfigPath) {
 		return []finding.Finding{{
 			ID: IDRootLockSSH, Probe: Name, Status: finding.Skip, Severity: finding.Info,
-			Title: "sshd is not configured", Message: sshd.DefaultConfigPath + " does not exist",
+			Title: "sshd is not configured", Message: hc.ConfigPath + " does not exist",
 			References: []string{}, Evidence: map[string]string{},
 		}}
 	}
-	ctxs, err := sshd.RootContexts(env.Root, sshd.DefaultConfigPath)
-	if err != nil {
+	if hc.Err != nil {
 		f := finding.ErrorFinding(Name, IDRootLockSSH, "sshd's effective configuration could not be computed",
-			fmt.Errorf("sshd configuration: %w", err))
+			fmt.Errorf("sshd configuration: %w", hc.Err))
 		f.Severity = finding.Medium
 		return []finding.Finding{f}
 	}
+	ctxs := hc.Root
 	// UsePAM is a global keyword; PermitRootLogin may differ per Match
 	// block: the verdict follows the most permissive context.
-	v := sshdView{Config: sshd.DefaultConfigPath, UsePAM: ctxs[0].Config.Get("usepam"), PermitRootLogin: "no"}
+	v := sshdView{Config: hc.ConfigPath, UsePAM: ctxs[0].Config.Get("usepam"), PermitRootLogin: "no"}
 	var permitting []string
 	for _, c := range ctxs {
 		if prl := c.Config.Get("permitrootlogin"); !strings.EqualFold(prl, "no") {

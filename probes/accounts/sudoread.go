@@ -7,7 +7,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // maxIncludeDepth is sudo's own limit on nested includes.

@@ -3,7 +3,7 @@ package all
 import (
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // TestBuiltInPolicyDefaults decodes and validates every probe's built-in

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // ConfigDirs are the directories kmod reads modprobe configuration from,

@@ -7,7 +7,7 @@ import (
 	"path"
 	"strconv"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // ErrNotFound means the host has no kubelet: no process and no unit.

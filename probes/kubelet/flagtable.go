@@ -1,6 +1,6 @@
-// Code generated from the kubelet's own flag set (k8s.io/kubernetes v1.37.2
-// cmd/kubelet/app/options: KubeletFlags, KubeletConfiguration and global
-// flags); integration/kubeletdefaults checks it against that flag set. DO NOT EDIT.
+// The kubelet's flag set, taken from k8s.io/kubernetes v1.37.2
+// cmd/kubelet/app/options (KubeletFlags, KubeletConfiguration and global
+// flags); integration/kubeletdefaults checks it against that flag set.
 
 package kubelet
 

@@ -5,8 +5,8 @@ import (
 	"io/fs"
 	"strconv"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // FileCheck describes the CIS permission and ownership checks of one file.

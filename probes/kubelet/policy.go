@@ -5,7 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 //go:embed policy.yaml

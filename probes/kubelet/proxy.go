@@ -11,9 +11,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // kube-proxy's metrics default (cmd/kube-proxy, pkg/proxy/apis/config/v1alpha1).

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // unitDirs is systemd's system unit search path, highest priority first

@@ -8,9 +8,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 func liveEnv(b *testing.B) *probes.Env {

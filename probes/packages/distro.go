@@ -3,7 +3,7 @@ package packages
 import (
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // distro is the host's os-release identity.

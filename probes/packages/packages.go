@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/packages/apk"
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
 	"github.com/nodeguard/nodeguard/probes/packages/dnf"

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
 	"github.com/nodeguard/nodeguard/probes/packages/osv"
 	"github.com/nodeguard/nodeguard/probes/packages/rpm"

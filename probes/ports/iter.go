@@ -7,8 +7,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
 	"github.com/nodeguard/nodeguard/bpf/sockiter"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // walkOwners maps socket inodes to the pids holding them with the BPF

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // The kernel's sock_diag interface (what ss uses) returns only the sockets in

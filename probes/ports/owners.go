@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // Process is what the report says about a socket's owner.

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // Socket is one listening TCP or bound UDP socket from /proc/net.

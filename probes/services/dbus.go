@@ -12,7 +12,7 @@ import (
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // busTimeout bounds connecting to and querying systemd: a wedged bus must

@@ -14,7 +14,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // UnitDirs are the system unit directories, most important first: a unit

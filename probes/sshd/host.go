@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // hostDB answers what sshd asks the C library while parsing: users and

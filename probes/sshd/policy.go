@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"path"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/policy"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 //go:embed policy.yaml

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // Name is the probe's id.
@@ -43,6 +43,33 @@ const (
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
 
+// Host is sshd's effective configuration on the scanned host, from the
+// policy's configPath: the contexts a root connection can reach (Root) and
+// every user's. The sshd and accounts probes judge the same one.
+type Host struct {
+	ConfigPath string
+	Root       []Context
+	all        []Context
+	eval       *evaluator
+	// Err is why the configuration could not be computed.
+	Err error
+}
+
+// HostConfig computes the host's effective sshd configuration once per scan.
+func HostConfig(env *probes.Env) *Host {
+	return probes.Shared(env, Name+".effective", func() *Host {
+		h := &Host{ConfigPath: policy.Section[Policy](env.Policy, Name).ConfigPath}
+		if h.eval, h.Err = load(env.Root, h.ConfigPath); h.Err != nil {
+			return h
+		}
+		if h.Root, h.Err = h.eval.contexts("root"); h.Err != nil {
+			return h
+		}
+		h.all, h.Err = h.eval.contexts("")
+		return h
+	})
+}
+
 // Probe judges sshd's effective configuration.
 type Probe struct{}
 
@@ -59,18 +86,11 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			Evidence: map[string]string{"file": path},
 		}}
 	}
-	e, err := load(env.Root, path)
-	if err != nil {
-		return []finding.Finding{configError(path, err)}
+	hc := HostConfig(env)
+	if hc.Err != nil {
+		return []finding.Finding{configError(path, hc.Err)}
 	}
-	rootCtx, err := e.contexts("root")
-	if err != nil {
-		return []finding.Finding{configError(path, err)}
-	}
-	allCtx, err := e.contexts("")
-	if err != nil {
-		return []finding.Finding{configError(path, err)}
-	}
+	e, rootCtx, allCtx := hc.eval, hc.Root, hc.all
 	j := &judge{pol: pol, files: e.files}
 	out := []finding.Finding{{
 		ID: IDConfig, Probe: Name, Status: finding.Pass, Severity: finding.Info,

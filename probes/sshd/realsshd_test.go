@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // realSSHD runs Debian's sshd in test mode (-T), never as a daemon. It needs

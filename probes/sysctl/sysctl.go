@@ -15,10 +15,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
-	"github.com/nodeguard/nodeguard/agent/hostfs"
-	"github.com/nodeguard/nodeguard/agent/policy"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
 // Name is the probe's id.

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // WriteJSON writes the report in the documented JSON schema, compact and on

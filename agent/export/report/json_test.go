@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 var awkward = []string{"", "plain", `quo"te`, `back\slash`, "tab\there", "nl\nx", "cr\rx", "\x00\x01\x1f\x7f",

@@ -10,7 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 var tableHeader = [tableColumns]string{"STATUS", "SEVERITY", "PROBE", "CHECK", "DETAIL"}

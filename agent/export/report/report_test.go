@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/finding"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // tabwriterTable is the table as text/tabwriter lays it out: the reference

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // aptUpgradable runs the real `apt list --upgradable` over a host tree (or

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // BenchmarkScanLive is a cold scan of this machine's dpkg and apt state

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // Config names apt's and dpkg's files on the host (apt's Dir::... options).

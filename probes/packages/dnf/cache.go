@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // Cache layouts, by the package manager that writes them.

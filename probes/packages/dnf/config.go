@@ -8,7 +8,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // Config files dnf, dnf5 and yum read, and the repo directories they look

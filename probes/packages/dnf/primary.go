@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
 	"github.com/nodeguard/nodeguard/probes/packages/rpm"
 )

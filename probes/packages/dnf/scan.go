@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodeguard/nodeguard/agent/hostfs"
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/packages/rpm"
 )
 
