@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/probes"
@@ -39,9 +40,20 @@ const (
 	eventInterval = 5 * time.Minute
 )
 
+// API is what the manager needs of the Kubernetes API: its own Node and the
+// Events about it. *apiclient.Client is the real one; the manager's logic is
+// unit-tested against a fake.
+type API interface {
+	GetNode(ctx context.Context, name string) (*corev1.Node, error)
+	PatchNodeStatus(ctx context.Context, name string, patch []byte, fieldManager string) (*corev1.Node, error)
+	eventSink
+}
+
+var _ API = (*apiclient.Client)(nil)
+
 // Options configure a Manager.
 type Options struct {
-	Client          *apiclient.Client
+	Client          API
 	NodeName        string
 	HeartbeatPeriod time.Duration
 	Log             zerolog.Logger
@@ -56,13 +68,17 @@ type Options struct {
 	// OnNodeRole is called (from the manager's goroutine) when the role the
 	// node's labels give is first learned or changes.
 	OnNodeRole func(probes.Role, string)
+	// Clock is the manager's time (heartbeats, backoff, transition times);
+	// nil means the real clock.
+	Clock clock.WithTicker
 }
 
 // Manager keeps the agent's conditions on its Node in step with the latest
 // report and writes Events on transitions.
 type Manager struct {
 	opts   Options
-	client *apiclient.Client
+	client API
+	clock  clock.WithTicker
 	log    zerolog.Logger
 	wake   chan struct{}
 
@@ -101,8 +117,11 @@ func New(o Options) (*Manager, error) {
 	if o.Backoff.Duration == 0 {
 		o.Backoff = DefaultBackoff
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	m := &Manager{
-		opts: o, client: o.Client, log: o.Log, wake: make(chan struct{}, 1),
+		opts: o, client: o.Client, clock: o.Clock, log: o.Log, wake: make(chan struct{}, 1),
 		limiters:       map[string]*rate.Limiter{},
 		runtimeLimiter: newKeyedLimiter(runtimeEventInterval, runtimeEventBurst, runtimeEventKeys),
 		syncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -121,6 +140,7 @@ func New(o Options) (*Manager, error) {
 	m.recorder = newEventWriter(o.Client, ReportingController, ReportingController+"-"+o.NodeName, eventQueueSize,
 		o.Log.With().Str("component", "events").Logger(),
 		func(outcome string) { m.events.WithLabelValues(outcome).Inc() })
+	m.recorder.now = o.Clock.Now
 	// Alerts on rate() need the series to exist before the first error.
 	for _, r := range syncErrorReasons {
 		m.syncErrors.WithLabelValues(r)
@@ -207,7 +227,7 @@ func (m *Manager) Ready() error {
 	defer m.mu.Unlock()
 	if m.lastErr != nil {
 		return fmt.Errorf("node %s: conditions not synced for %s (%d failed attempts, %s): %v",
-			m.opts.NodeName, time.Since(m.failSince).Round(time.Second), m.failures, m.errReason, m.lastErr)
+			m.opts.NodeName, m.clock.Since(m.failSince).Round(time.Second), m.failures, m.errReason, m.lastErr)
 	}
 	if m.verdicts != nil && !m.synced {
 		return fmt.Errorf("node %s: conditions not synced yet", m.opts.NodeName)
@@ -275,7 +295,7 @@ func (m *Manager) Run(ctx context.Context) {
 	defer func() { <-recorderDone }()
 
 	bo := m.opts.Backoff
-	timer := time.NewTimer(time.Hour)
+	timer := m.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	var retryAt time.Time
@@ -284,10 +304,10 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-m.wake:
-			if !retryAt.IsZero() && time.Now().Before(retryAt) {
+			if !retryAt.IsZero() && m.clock.Now().Before(retryAt) {
 				continue // a new report does not cut a backoff short
 			}
-		case <-timer.C:
+		case <-timer.C():
 		}
 		next, err := m.SyncOnce(ctx)
 		if ctx.Err() != nil {
@@ -295,7 +315,7 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		if err != nil {
 			d := bo.Step()
-			retryAt = time.Now().Add(d)
+			retryAt = m.clock.Now().Add(d)
 			timer.Reset(d)
 			continue
 		}
@@ -303,7 +323,7 @@ func (m *Manager) Run(ctx context.Context) {
 		if next.IsZero() {
 			timer.Stop()
 		} else {
-			timer.Reset(time.Until(next))
+			timer.Reset(next.Sub(m.clock.Now()))
 		}
 	}
 }
@@ -341,7 +361,7 @@ func (m *Manager) SyncOnce(ctx context.Context) (time.Time, error) {
 		m.log.Debug().Str("report", string(reportRole)).Str("node", string(role)).Msg("waiting for a scan under the node's role")
 		return time.Time{}, nil
 	}
-	now := time.Now()
+	now := m.clock.Now()
 	plan, err := planSync(node.Status.Conditions, want, now, m.opts.HeartbeatPeriod)
 	if err != nil {
 		return time.Time{}, err
@@ -407,7 +427,7 @@ func (m *Manager) recordError(err error) {
 	m.lastErr, m.errReason = err, reason
 	m.failures++
 	if m.failSince.IsZero() {
-		m.failSince = time.Now()
+		m.failSince = m.clock.Now()
 	}
 	m.mu.Unlock()
 	// One clear line per kind of failure, not one per retry.
@@ -426,6 +446,6 @@ func (m *Manager) recordSuccess() {
 	m.mu.Unlock()
 	if recovered {
 		m.log.Info().Str("node", m.opts.NodeName).Int("failedAttempts", failures).
-			Dur("after", time.Since(since).Round(time.Second)).Msg("node conditions synced again")
+			Dur("after", m.clock.Since(since).Round(time.Second)).Msg("node conditions synced again")
 	}
 }
