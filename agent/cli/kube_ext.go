@@ -14,6 +14,7 @@ import (
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/agent/release"
+	"github.com/nodeguard/nodeguard/agent/scan"
 	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
@@ -35,12 +36,6 @@ type kubeFlags struct {
 	anomalyWindow time.Duration
 }
 
-var kubeOpts kubeFlags
-
-func init() {
-	RegisterRunExtension(RunExtension{Name: "kube", Flags: kubeOpts.register, Start: kubeOpts.start})
-}
-
 func (f *kubeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster service account, else $KUBECONFIG)")
 	fs.StringVar(&f.nodeName, "node-name", os.Getenv("NODE_NAME"), "the Node whose conditions the agent maintains (default $NODE_NAME, else the host name)")
@@ -51,9 +46,8 @@ func (f *kubeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.anomalyWindow, "runtime-anomaly-window", kube.DefaultRuntimeAnomalyWindow, "how long the RuntimeAnomalyDetected condition stays True after the last high or critical runtime event")
 }
 
-func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, log zerolog.Logger) error {
+func (f *kubeFlags) validate() error {
 	if f.noKube {
-		log.Info().Msg("--no-kube: node conditions and Events are off")
 		return nil
 	}
 	switch {
@@ -66,13 +60,32 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, log zerolog.Lo
 	case f.anomalyWindow < time.Second:
 		return fmt.Errorf("--runtime-anomaly-window %s: must be at least 1s", f.anomalyWindow)
 	}
+	return nil
+}
+
+// kubeConn is the agent's connection to the Kubernetes API and the Node it
+// speaks for.
+type kubeConn struct {
+	client *apiclient.Client
+	host   string
+	node   string
+}
+
+// connect makes the API client, or returns nil when the agent runs without
+// the API (--no-kube, or no configuration to be found). It settles the node
+// name, which the scanner reports too.
+func (f *kubeFlags) connect(sc *scan.Scanner, log zerolog.Logger) (*kubeConn, error) {
+	if f.noKube {
+		log.Info().Msg("--no-kube: node conditions and Events are off")
+		return nil, nil
+	}
 	cfg, err := kube.RESTConfig(f.kubeconfig)
 	if errors.Is(err, kube.ErrNoConfig) {
 		log.Warn().Msg(err.Error() + "; node conditions are off (pass --no-kube to silence this)")
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
 	cfg.Timeout = 30 * time.Second
@@ -80,15 +93,21 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, log zerolog.Lo
 	kube.RouteKlog(log)
 	client, err := apiclient.New(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	node := f.nodeName
 	if node == "" {
-		node = d.Scanner.Node
+		node = sc.Node
 		log.Info().Str("node", node).Msg("--node-name and NODE_NAME unset; using the host name")
 	}
-	d.Scanner.Node = node
+	sc.Node = node
+	return &kubeConn{client: client, host: cfg.Host, node: node}, nil
+}
 
+// start maintains the node's conditions and Events through conn; with a
+// detector, RuntimeAnomalyDetected and runtime Events follow it.
+func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn, det *anomaly.Detector, log zerolog.Logger) error {
+	client, node := conn.client, conn.node
 	// The role from the node's labels wins over host detection, unless
 	// --role fixed it. The scanner is only touched before Run and from a
 	// report subscriber (the scan loop's goroutine), so never mid-scan.
@@ -126,31 +145,13 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, log zerolog.Lo
 	}
 	d.Subscribe(m.Observe)
 	d.AddReadyCheck("kube", m.Ready)
-	// RuntimeAnomalyDetected, runtime Events and pod names follow the eBPF
-	// detector, which the runtime extension starts after this one: attach on
-	// the first report. Without a detector (--no-bpf, or a kernel without
-	// eBPF) the condition is absent and no pods are watched.
-	attached := false
-	d.Subscribe(func(*finding.Report) {
-		if attached {
-			return
-		}
-		det := RuntimeDetector()
-		if det == nil {
-			return
-		}
-		attached = true
-		pods, err := kube.NewPodIndex(client, node, log)
-		if err != nil {
-			log.Error().Err(err).Msg("runtime events go without pod names")
-		} else {
-			go pods.Run(ctx)
-			runtimePods.Set(pods)
-		}
+	// Without a detector (--no-bpf, or a kernel without eBPF) the
+	// condition is absent.
+	if det != nil {
 		go followRuntime(ctx, det, m, f.anomalyWindow)
-	})
+	}
 	go m.Run(ctx)
-	log.Info().Str("node", node).Str("host", cfg.Host).Str("heartbeatPeriod", f.heartbeat.String()).Msg("maintaining node conditions")
+	log.Info().Str("node", node).Str("host", conn.host).Str("heartbeatPeriod", f.heartbeat.String()).Msg("maintaining node conditions")
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -26,12 +25,6 @@ type metricsFlags struct {
 	cacheSize         int
 }
 
-var metricsOpts metricsFlags
-
-func init() {
-	RegisterRunExtension(RunExtension{Name: "metrics-auth", Flags: metricsOpts.register, Start: metricsOpts.start})
-}
-
 func (f *metricsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.certFile, "metrics-tls-cert-file", "", "serve HTTPS with this PEM certificate (chain); reloaded when the file changes")
 	fs.StringVar(&f.keyFile, "metrics-tls-key-file", "", "the PEM private key of --metrics-tls-cert-file")
@@ -41,7 +34,9 @@ func (f *metricsFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.cacheSize, "metrics-auth-cache-size", metricsauth.DefaultCacheSize, "decisions remembered at most (--metrics-auth=kubernetes)")
 }
 
-func (f *metricsFlags) start(_ context.Context, d *service.Daemon, log zerolog.Logger) error {
+// start secures the daemon's endpoints; kubeconfig is the API server to ask
+// about tokens (--kubeconfig, else the pod's service account).
+func (f *metricsFlags) start(d *service.Daemon, kubeconfig string, log zerolog.Logger) error {
 	if (f.certFile == "") != (f.keyFile == "") {
 		return errors.New("--metrics-tls-cert-file and --metrics-tls-key-file go together")
 	}
@@ -84,7 +79,7 @@ func (f *metricsFlags) start(_ context.Context, d *service.Daemon, log zerolog.L
 	}
 	// The API server that node conditions use (--kubeconfig, else the pod's
 	// service account), even under --no-kube: failing open is not an option.
-	cfg, err := kube.RESTConfig(kubeOpts.kubeconfig)
+	cfg, err := kube.RESTConfig(kubeconfig)
 	if err != nil {
 		return fmt.Errorf("--metrics-auth=kubernetes: %w", err)
 	}

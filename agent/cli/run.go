@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
 )
@@ -26,38 +27,52 @@ func init() {
 	Register(Command{Name: "run", Summary: "run as an agent: rescan periodically and serve /metrics", Run: runAgent})
 }
 
-// RunExtension plugs a feature into `nodeguard run` (node conditions, eBPF
-// runtime detection, ...) from a file of its own: it adds its flags, then
-// starts before the first scan. Start may adjust the daemon (subscribe to
-// reports, add ready checks, fix the scanner's role) and should return quickly,
-// leaving long-running work in goroutines that end with ctx.
-type RunExtension struct {
-	Name  string
-	Flags func(fs *flag.FlagSet)
-	Start func(ctx context.Context, d *service.Daemon, log zerolog.Logger) error
+// agentConfig is everything `nodeguard run` is told: its flags, parsed once.
+type agentConfig struct {
+	scan     scanFlags
+	listen   string
+	interval time.Duration
+	noBPF    bool
+	kube     kubeFlags
+	metrics  metricsFlags
 }
 
-var runExtensions []RunExtension
-
-// RegisterRunExtension adds an extension; call it from init.
-func RegisterRunExtension(e RunExtension) { runExtensions = append(runExtensions, e) }
+func (c *agentConfig) register(fs *flag.FlagSet) {
+	c.scan.register(fs)
+	fs.StringVar(&c.listen, "listen", DefaultListen, "address for /metrics, /healthz and /readyz")
+	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "time between scans")
+	fs.BoolVar(&c.noBPF, "no-bpf", false, "do not load the eBPF runtime anomaly detection")
+	c.kube.register(fs)
+	c.metrics.register(fs)
+}
 
 func runAgent(ctx context.Context, args []string, io IO) int {
 	fs := newFlagSet("run", io)
-	var sf scanFlags
-	sf.register(fs)
-	listen := fs.String("listen", DefaultListen, "address for /metrics, /healthz and /readyz")
-	interval := fs.Duration("interval", 5*time.Minute, "time between scans")
-	for _, e := range runExtensions {
-		if e.Flags != nil {
-			e.Flags(fs)
-		}
-	}
+	var cfg agentConfig
+	cfg.register(fs)
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *interval < time.Second {
-		fmt.Fprintf(io.Stderr, "nodeguard run: --interval %s: must be at least 1s\n", *interval)
+	if cfg.interval < time.Second {
+		fmt.Fprintf(io.Stderr, "nodeguard run: --interval %s: must be at least 1s\n", cfg.interval)
+		return ExitUsage
+	}
+	if err := cfg.kube.validate(); err != nil {
+		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
+		return ExitUsage
+	}
+	return startAgent(ctx, cfg, io)
+}
+
+// startAgent builds the agent's parts in order, each handed what it needs,
+// and runs it until ctx ends:
+//
+//	scanner → endpoints (service) → API connection → /metrics security →
+//	eBPF detector (naming pods through the pod index) → node conditions
+//	and Events (following the detector) → systemd notification → run.
+func startAgent(ctx context.Context, cfg agentConfig, io IO) int {
+	fail := func(err error) int {
+		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
 		return ExitUsage
 	}
 	// Between scans the agent's live heap is about 1 MiB. Go's default
@@ -67,30 +82,47 @@ func runAgent(ctx context.Context, args []string, io IO) int {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(agentGCPercent)
 	}
-	sc, log, err := sf.scanner(io, nil)
+	sc, log, err := cfg.scan.scanner(io, nil)
 	if err != nil {
-		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
-		return ExitUsage
+		return fail(err)
 	}
 	defer sc.Root.Close()
-	d := service.New(sc, *interval, log)
-	if err := d.Listen(*listen); err != nil {
-		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
-		return ExitUsage
+	d := service.New(sc, cfg.interval, log)
+	if err := d.Listen(cfg.listen); err != nil {
+		return fail(err)
 	}
 	if _, port, err := net.SplitHostPort(d.Listener.Addr().String()); err == nil {
 		if p, err := strconv.Atoi(port); err == nil {
 			sc.AgentListeners = []probes.Listener{{Protocol: "tcp", Port: p}}
 		}
 	}
-	for _, e := range runExtensions {
-		if e.Start == nil {
-			continue
+	component := func(name string) zerolog.Logger { return log.With().Str("component", name).Logger() }
+
+	conn, err := cfg.kube.connect(sc, component("kube"))
+	if err != nil {
+		return fail(err)
+	}
+	if err := cfg.metrics.start(d, cfg.kube.kubeconfig, component("metrics-auth")); err != nil {
+		return fail(fmt.Errorf("metrics-auth: %w", err))
+	}
+	var pods *kube.PodIndex
+	if conn != nil && !cfg.noBPF {
+		if pods, err = kube.NewPodIndex(conn.client, conn.node, component("pods")); err != nil {
+			log.Error().Err(err).Msg("runtime events go without pod names")
+			pods = nil
 		}
-		if err := e.Start(ctx, d, log.With().Str("component", e.Name).Logger()); err != nil {
-			fmt.Fprintf(io.Stderr, "nodeguard run: %s: %v\n", e.Name, err)
-			return ExitUsage
+	}
+	det := startRuntime(ctx, cfg.noBPF, d, pods, component("runtime"))
+	if det != nil && pods != nil {
+		go pods.Run(ctx)
+	}
+	if conn != nil {
+		if err := cfg.kube.start(ctx, d, conn, det, component("kube")); err != nil {
+			return fail(fmt.Errorf("kube: %w", err))
 		}
+	}
+	if err := startSystemdNotify(ctx, d, component("systemd")); err != nil {
+		return fail(fmt.Errorf("systemd: %w", err))
 	}
 	if err := d.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("agent failed")

@@ -19,10 +19,6 @@ import (
 // published, STATUS= after every scan, WATCHDOG=1 while the scan loop makes
 // progress, STOPPING=1 on shutdown. Outside systemd (no NOTIFY_SOCKET) it
 // does nothing.
-func init() {
-	RegisterRunExtension(RunExtension{Name: "systemd", Start: startSystemdNotify})
-}
-
 // scanStaleAfter is how long the scan loop may publish nothing before the
 // agent counts as stuck and stops feeding systemd's watchdog, which then
 // restarts it. A scan takes seconds (docs/benchmarks.md), so two intervals
