@@ -12,7 +12,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/nodeguard/nodeguard/probes/accounts"
+	"github.com/nodeguard/nodeguard/probes/controlplane"
+	"github.com/nodeguard/nodeguard/probes/kmod"
+	"github.com/nodeguard/nodeguard/probes/kubelet"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/packages"
+	"github.com/nodeguard/nodeguard/probes/ports"
+	"github.com/nodeguard/nodeguard/probes/sshd"
+	"github.com/nodeguard/nodeguard/probes/sysctl"
 )
 
 // ConditionType describes one node condition the agent owns. The type names
@@ -41,18 +49,18 @@ const (
 const ReasonCheckErrors = "ChecksCouldNotRun"
 
 // ConditionTypes lists every condition the agent owns, in patch order. The
-// probe names map by name so a probe package that lands later feeds its
-// condition without a change here.
+// probes are named by their packages' constants, so that renaming a probe
+// cannot silently orphan its condition.
 var ConditionTypes = []ConditionType{
-	{Type: UnexpectedOpenPorts, Probes: []string{"ports"},
+	{Type: UnexpectedOpenPorts, Probes: []string{ports.Name},
 		ProblemReason: "UnexpectedPortsOpen", OKReason: "NoUnexpectedPorts"},
-	{Type: InsecureRemoteAccess, Probes: []string{"sshd", "accounts"},
+	{Type: InsecureRemoteAccess, Probes: []string{sshd.Name, accounts.Name},
 		ProblemReason: "InsecureRemoteAccessSettings", OKReason: "RemoteAccessHardened"},
-	{Type: InsecureKubeletConfig, Probes: []string{"kubelet", "controlplane"},
+	{Type: InsecureKubeletConfig, Probes: []string{kubelet.Name, controlplane.Name},
 		ProblemReason: "InsecureComponentSettings", OKReason: "ComponentSettingsHardened"},
-	{Type: KernelHardeningViolation, Probes: []string{"kmod", "sysctl"},
+	{Type: KernelHardeningViolation, Probes: []string{kmod.Name, sysctl.Name},
 		ProblemReason: "KernelHardeningMissing", OKReason: "KernelHardened"},
-	{Type: SecurityUpdatesPending, Probes: []string{"packages"},
+	{Type: SecurityUpdatesPending, Probes: []string{packages.Name},
 		ProblemReason: "SecurityUpdatesAvailable", OKReason: "NoSecurityUpdates"},
 	{Type: RuntimeAnomalyDetected,
 		ProblemReason: "RuntimeAnomaly", OKReason: "NoRuntimeAnomaly"},

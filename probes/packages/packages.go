@@ -39,6 +39,16 @@ const (
 	IDVulnerability   = "packages.vulnerability"
 )
 
+// Keys of Finding.Values, the numbers exporters read; each is also an
+// evidence key holding the same number as text. A key is absent when the
+// number is unknown.
+const (
+	ValueUpgradable      = "upgradable"        // IDSecurityUpdates: upgradable packages
+	ValueSecurity        = "security"          // IDSecurityUpdates: those with a security update
+	ValueListsAgeSeconds = "lists_age_seconds" // IDInventory, IDSecurityUpdates: age of the package lists
+	ValueRebootRequired  = "required"          // IDRebootRequired: 1 or 0
+)
+
 // References of the checks.
 var (
 	refPatch  = "CIS Distribution Independent Linux 1.8"
@@ -338,7 +348,7 @@ func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) find
 		f.Evidence["updates_source"] = inv.updatesSource
 	}
 	if age, ok := listsAge(inv, now); ok {
-		f.Evidence["lists_age_seconds"] = strconv.FormatInt(int64(age.Seconds()), 10)
+		f.SetInt(ValueListsAgeSeconds, int64(age.Seconds()))
 		f.Evidence["lists_updated"] = inv.listsUpdated.UTC().Format(time.RFC3339)
 		f.Message += fmt.Sprintf("; package lists updated %s ago", age.Round(time.Minute))
 		if age > pol.staleAfter {
@@ -420,7 +430,7 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 			f.Message = fmt.Sprintf("pending updates of %s hosts cannot be told offline; the count is unknown, not zero", inv.manager)
 		}
 		f.Remediation = refreshRemediation[inv.manager]
-		f.Evidence["upgradable"], f.Evidence["security"], f.Evidence["masked_security"] = "unknown", "unknown", "unknown"
+		f.Evidence[ValueUpgradable], f.Evidence[ValueSecurity], f.Evidence["masked_security"] = "unknown", "unknown", "unknown"
 		return f
 	}
 	sec := 0
@@ -429,10 +439,10 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 			sec++
 		}
 	}
-	f.Evidence["upgradable"] = strconv.Itoa(len(inv.updates))
+	f.SetInt(ValueUpgradable, int64(len(inv.updates)))
 	f.Evidence["packages"] = names(inv.updates, pol.MaxNames, false)
 	if inv.securityKnown {
-		f.Evidence["security"] = strconv.Itoa(sec)
+		f.SetInt(ValueSecurity, int64(sec))
 		f.Evidence["masked_security"] = strconv.Itoa(len(inv.masked))
 		f.Evidence["security_packages"] = names(inv.updates, pol.MaxNames, true)
 		var masked []string
@@ -441,11 +451,11 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 		}
 		f.Evidence["masked_packages"] = limitNames(masked, pol.MaxNames)
 	} else {
-		f.Evidence["security"], f.Evidence["masked_security"] = "unknown", "unknown"
+		f.Evidence[ValueSecurity], f.Evidence["masked_security"] = "unknown", "unknown"
 	}
 	stale := false
 	if age, ok := listsAge(inv, now); ok {
-		f.Evidence["lists_age_seconds"] = strconv.FormatInt(int64(age.Seconds()), 10)
+		f.SetInt(ValueListsAgeSeconds, int64(age.Seconds()))
 		stale = age > pol.staleAfter
 	}
 	f.Evidence["stale"] = strconv.FormatBool(stale)

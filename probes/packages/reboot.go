@@ -79,7 +79,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 	f := finding.Finding{ID: IDRebootRequired, Probe: Name, References: patchRefs, Evidence: map[string]string{}}
 	fail := func(title, msg string) finding.Finding {
 		f.Status, f.Severity, f.Title, f.Message = finding.Fail, pol.RebootRequiredSeverity, title, msg
-		f.Evidence["required"] = "true"
+		f.SetBool(ValueRebootRequired, true)
 		f.Remediation = "Drain the node (kubectl drain), reboot it, and uncordon it."
 		return f
 	}
@@ -129,12 +129,12 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 			}
 			f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No reboot required"
 			f.Message = fmt.Sprintf("the node runs the newest installed kernel, %s", running)
-			f.Evidence["required"] = "false"
+			f.SetBool(ValueRebootRequired, false)
 			return f
 		}
 	}
 	f.Status, f.Severity, f.Title = finding.Skip, finding.Info, "Reboot requirement unknown"
-	f.Evidence["required"] = "unknown"
+	f.Evidence[ValueRebootRequired] = "unknown"
 	switch {
 	case running == "":
 		f.Message = "the running kernel cannot be read from /proc and no reboot-required flag is set"

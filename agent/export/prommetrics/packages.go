@@ -1,11 +1,10 @@
 package prommetrics
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/packages"
 )
 
 var (
@@ -25,33 +24,32 @@ func init() {
 		Descs: []*prometheus.Desc{packagesUpgradableDesc, rebootRequiredDesc, packageListsAgeDesc},
 		Collect: func(r *finding.Report, ch chan<- prometheus.Metric) {
 			for _, f := range r.Findings {
-				if f.Probe != "packages" {
+				if f.Probe != packages.Name {
 					continue
 				}
-				ev := f.Evidence
+				// The probe leaves a value out when it is unknown: export no
+				// sample then, never a misleading 0.
+				v := f.Values
 				switch f.ID {
-				case "packages.security-updates":
-					all, err1 := strconv.ParseFloat(ev["upgradable"], 64)
-					sec, err2 := strconv.ParseFloat(ev["security"], 64)
-					if err1 != nil {
-						continue // "unknown" is not zero
+				case packages.IDSecurityUpdates:
+					all, ok := v[packages.ValueUpgradable]
+					if !ok {
+						continue
 					}
-					if err2 != nil {
+					sec, ok := v[packages.ValueSecurity]
+					if !ok {
 						// Upgradable is known, security is not (apk).
 						ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, all, "unknown")
 						continue
 					}
 					ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, sec, "true")
 					ch <- prometheus.MustNewConstMetric(packagesUpgradableDesc, prometheus.GaugeValue, all-sec, "false")
-				case "packages.reboot-required":
-					switch ev["required"] {
-					case "true":
-						ch <- prometheus.MustNewConstMetric(rebootRequiredDesc, prometheus.GaugeValue, 1)
-					case "false":
-						ch <- prometheus.MustNewConstMetric(rebootRequiredDesc, prometheus.GaugeValue, 0)
+				case packages.IDRebootRequired:
+					if req, ok := v[packages.ValueRebootRequired]; ok {
+						ch <- prometheus.MustNewConstMetric(rebootRequiredDesc, prometheus.GaugeValue, req)
 					}
-				case "packages.inventory":
-					if age, err := strconv.ParseFloat(ev["lists_age_seconds"], 64); err == nil {
+				case packages.IDInventory:
+					if age, ok := v[packages.ValueListsAgeSeconds]; ok {
 						ch <- prometheus.MustNewConstMetric(packageListsAgeDesc, prometheus.GaugeValue, age)
 					}
 				}

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeguard/nodeguard/probes/model/finding"
+	"github.com/nodeguard/nodeguard/probes/ports"
 )
 
 var listeningPortDesc = prometheus.NewDesc("nodeguard_listening_port",
@@ -18,7 +19,7 @@ func init() {
 			type key struct{ proto, addr, port, process, allowed, severity string }
 			n := map[key]float64{}
 			for _, f := range r.Findings {
-				if f.ID != "ports.listener" {
+				if f.ID != ports.IDListener {
 					continue
 				}
 				allowed := "false"

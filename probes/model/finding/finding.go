@@ -5,6 +5,7 @@ package finding
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -69,6 +70,42 @@ type Finding struct {
 	Remediation string            `json:"remediation"`
 	References  []string          `json:"references"`
 	Evidence    map[string]string `json:"evidence"`
+	// Values holds, typed, the numbers exporters read, so that they never
+	// parse Evidence back. A key is absent when its number is unknown. It is
+	// not part of the JSON report: Evidence carries the same numbers as text.
+	Values map[string]float64 `json:"-"`
+}
+
+// SetInt records n under key both as evidence text and as a typed value,
+// so that the two cannot disagree.
+func (f *Finding) SetInt(key string, n int64) {
+	f.setEvidence(key, strconv.FormatInt(n, 10))
+	f.setValue(key, float64(n))
+}
+
+// SetBool records b under key as evidence "true" or "false" and as the
+// typed value 1 or 0.
+func (f *Finding) SetBool(key string, b bool) {
+	f.setEvidence(key, strconv.FormatBool(b))
+	v := 0.0
+	if b {
+		v = 1
+	}
+	f.setValue(key, v)
+}
+
+func (f *Finding) setEvidence(key, s string) {
+	if f.Evidence == nil {
+		f.Evidence = map[string]string{}
+	}
+	f.Evidence[key] = s
+}
+
+func (f *Finding) setValue(key string, v float64) {
+	if f.Values == nil {
+		f.Values = map[string]float64{}
+	}
+	f.Values[key] = v
 }
 
 // ErrorFinding reports that a check could not be judged. The message is what an
