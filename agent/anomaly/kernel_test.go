@@ -516,7 +516,9 @@ func checkRules(t *testing.T, d *Detector, simple bool) {
 			t.Fatalf("finit_module %s: %v", mod, err)
 		}
 		name := strings.TrimSuffix(filepath.Base(mod), ".ko")
-		waitFor(t, ch, "module", func(e *Event) bool { return e.Rule == "kernel-module-load" && strings.Contains(e.Path, name) })
+		waitFor(t, ch, "module", func(e *Event) bool {
+			return e.Rule == "kernel-module-load" && e.Details["module"] == name
+		})
 	})
 
 	lost, err := d.Lost()
