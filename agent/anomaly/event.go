@@ -179,15 +179,24 @@ func (e *Event) Key() string {
 	return e.Rule + "/host"
 }
 
+// listenAddr returns the listener's address and its protocol as the event
+// reports it: tcp, tcp6, udp or udp6. The kernel hook sends TCP listens
+// today, but Arg2 carries the socket's protocol, so a UDP socket is never
+// judged by the TCP rules.
 func listenAddr(r *raw) (netip.Addr, string) {
 	const afInet, afInet6 = 2, 10
+	const ipprotoUDP = 17
+	proto := "tcp"
+	if r.Arg2 == ipprotoUDP {
+		proto = "udp"
+	}
 	switch r.Arg1 {
 	case afInet:
-		return netip.AddrFrom4([4]byte(r.Addr[:4])), "tcp"
+		return netip.AddrFrom4([4]byte(r.Addr[:4])), proto
 	case afInet6:
-		return netip.AddrFrom16(r.Addr), "tcp6"
+		return netip.AddrFrom16(r.Addr), proto + "6"
 	}
-	return netip.Addr{}, "tcp"
+	return netip.Addr{}, proto
 }
 
 func ptraceRequest(req uint32) string {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nodeguard/nodeguard/probes"
-	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/ports"
 )
 
@@ -186,13 +185,32 @@ func (j *judge) detail(rule Rule, r *raw, ev *Event) bool {
 		ev.Details["port"] = strconv.Itoa(int(port))
 		ev.Details["address"] = addr.String()
 		ev.Details["protocol"] = proto
-		if sev, ok := j.listenerVerdict(addr, port, ev); ok {
-			return false
-		} else if sev != "" {
-			ev.Severity = sev
+		// The policy names tcp and udp; the event says tcp6 for IPv6, as ss does.
+		protocol := strings.TrimSuffix(proto, "6")
+		what := strings.ToUpper(protocol) + " " + netip.AddrPortFrom(addr, port).String() + where
+		role := j.currentRole()
+		ev.Message = fmt.Sprintf("%s listens on %s, a port not allowed on a %s node", who, what, role)
+		if j.ports == nil {
+			break // without the ports policy every listener is unexpected
 		}
-		ev.Message = fmt.Sprintf("%s listens on TCP %s%s, a port not allowed on a %s node",
-			who, netip.AddrPortFrom(addr, port), where, j.currentRole())
+		v := j.ports.Judge(role, j.agentListeners, &ports.Listener{
+			Socket: ports.Socket{Protocol: protocol, Addr: addr, Port: port},
+			Owners: []*ports.Process{{PID: int(ev.PID), Name: ev.Comm, Exe: ev.Exe}},
+			Self:   ev.PID == uint32(selfPID),
+		})
+		ev.Severity = v.Severity
+		switch v.Kind {
+		case ports.VerdictAllowed:
+			return false
+		case ports.VerdictForbidden:
+			ev.Details["rule"] = v.Rule.Description
+			ev.Message = fmt.Sprintf("%s listens on %s, the %s, which must not be open on a %s node",
+				who, what, v.Rule.Description, role)
+		case ports.VerdictBoundWider:
+			ev.Details["rule"] = v.Rule.Description
+			ev.Message = fmt.Sprintf("%s listens on %s, the %s, allowed only on %s",
+				who, what, v.Rule.Description, strings.Join(v.Rule.Addresses, ", "))
+		}
 	case ShellInContainer, PackageManagerInContainer:
 		ev.Path = r.Path
 		what := "shell"
@@ -280,76 +298,4 @@ func (j *judge) currentRole() probes.Role {
 		return r
 	}
 	return probes.Worker
-}
-
-// listenerVerdict judges a new listener against the ports policy the same
-// way the ports probe does: allowed is true when an allow rule (or the
-// agent's own endpoint) matches and no forbidden rule does; a forbidden match
-// carries its own severity.
-func (j *judge) listenerVerdict(addr netip.Addr, port uint16, ev *Event) (sev finding.Severity, allowed bool) {
-	if j.ports == nil {
-		return "", false
-	}
-	role := j.currentRole()
-	for i := range j.ports.Forbidden {
-		if listenerMatches(&j.ports.Forbidden[i].Rule, role, addr, port, ev) {
-			return j.ports.Forbidden[i].Severity, false
-		}
-	}
-	for _, set := range [][]ports.Rule{j.ports.Allowed, j.ports.Allow} {
-		for i := range set {
-			if listenerMatches(&set[i], role, addr, port, ev) {
-				return "", true
-			}
-		}
-	}
-	for _, l := range j.agentListeners {
-		if l.Port == int(port) && (l.Protocol == "tcp" || l.Protocol == "any") && (ev.PID == uint32(selfPID) || ev.Comm == "nodeguard") {
-			return "", true
-		}
-	}
-	if addr.Unmap().IsLoopback() {
-		return j.ports.UnexpectedLoopbackSeverity, false
-	}
-	return j.ports.UnexpectedSeverity, false
-}
-
-func listenerMatches(r *ports.Rule, role probes.Role, addr netip.Addr, port uint16, ev *Event) bool {
-	if len(r.Roles) > 0 && !slices.Contains(r.Roles, role) {
-		return false
-	}
-	if r.Protocol != "any" && r.Protocol != "tcp" {
-		return false
-	}
-	if port < r.Ports.Low || port > r.Ports.High {
-		return false
-	}
-	if len(r.Processes) > 0 && !slices.ContainsFunc(r.Processes, func(p string) bool {
-		return p == ev.Comm || (ev.Exe != "" && path.Base(ev.Exe) == p)
-	}) {
-		return false
-	}
-	if len(r.Addresses) == 0 {
-		return true
-	}
-	return slices.ContainsFunc(r.Addresses, func(a string) bool { return addressMatches(a, addr) })
-}
-
-// addressMatches mirrors the ports policy's address forms.
-func addressMatches(spec string, a netip.Addr) bool {
-	switch spec {
-	case "loopback":
-		return a.Unmap().IsLoopback()
-	case "wildcard":
-		return a.IsUnspecified()
-	case "non-loopback":
-		return !a.Unmap().IsLoopback()
-	}
-	if pfx, err := netip.ParsePrefix(spec); err == nil {
-		return pfx.Masked().Contains(a.Unmap()) || pfx.Masked().Contains(a)
-	}
-	if ip, err := netip.ParseAddr(spec); err == nil {
-		return a == ip || a.Unmap() == ip.Unmap()
-	}
-	return false
 }

@@ -189,10 +189,103 @@ func (p *Policy) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Listener is one socket with its owners, as the policy judges it: the ports
+// probe fills it from the socket tables, the runtime rule unexpected-listener
+// from a kernel event.
+type Listener struct {
+	Socket
+	Owners []*Process
+	// Self marks a socket known to be the agent's own: the runtime knows the
+	// pid, the scan only the process name.
+	Self bool
+}
+
+// VerdictKind is what the policy says of a listener.
+type VerdictKind uint8
+
+const (
+	VerdictUnexpected VerdictKind = iota // no rule allows it
+	VerdictAllowed
+	VerdictForbidden
+	VerdictBoundWider // a rule allows the service, but on narrower addresses
+)
+
+func (k VerdictKind) String() string {
+	switch k {
+	case VerdictAllowed:
+		return "allowed"
+	case VerdictForbidden:
+		return "forbidden"
+	case VerdictBoundWider:
+		return "bound wider than allowed"
+	}
+	return "unexpected"
+}
+
+// Verdict is the policy's judgement of one listener.
+type Verdict struct {
+	Kind VerdictKind
+	// Severity is info when allowed, the forbidden rule's, else the policy's
+	// unexpected severity (its loopback one for a loopback-only socket).
+	Severity finding.Severity
+	// Rule is the rule that decided: the allowing or forbidden one, or the
+	// one bound wider than it allows; nil when unexpected.
+	Rule *Rule
+	// Forbidden is set with VerdictForbidden, for its remediation.
+	Forbidden *Forbidden
+}
+
+// agentRule allows the sockets the agent itself serves (probes.Listener).
+var agentRule = Rule{
+	Description: "nodeguard's own endpoint", Processes: []string{"nodeguard"},
+	title: "Allowed listener: nodeguard's own endpoint",
+}
+
+// Judge judges one listener for a node of the given role; agent are the
+// sockets the agent itself serves. The ports probe and the runtime rule
+// unexpected-listener both judge through it, so they cannot disagree about a
+// socket. The policy must have been validated (policy.Section does): that is
+// where its addresses were parsed.
+func (p *Policy) Judge(role probes.Role, agent []probes.Listener, l *Listener) Verdict {
+	for i := range p.Forbidden {
+		f := &p.Forbidden[i]
+		if svc, addr := f.matchParts(role, l); svc && addr {
+			return Verdict{Kind: VerdictForbidden, Severity: f.Severity, Rule: &f.Rule, Forbidden: f}
+		}
+	}
+	var wider *Rule
+	for _, rules := range [][]Rule{p.Allowed, p.Allow} {
+		for i := range rules {
+			r := &rules[i]
+			svc, addr := r.matchParts(role, l)
+			if svc && addr {
+				return Verdict{Kind: VerdictAllowed, Severity: finding.Info, Rule: r}
+			}
+			if svc && wider == nil {
+				wider = r
+			}
+		}
+	}
+	for _, a := range agent {
+		if a.Port == int(l.Port) && (a.Protocol == "any" || a.Protocol == l.Protocol) &&
+			(l.Self || agentRule.matchesProcess(l)) {
+			return Verdict{Kind: VerdictAllowed, Severity: finding.Info, Rule: &agentRule}
+		}
+	}
+	v := Verdict{Kind: VerdictUnexpected, Severity: p.UnexpectedSeverity}
+	if l.Addr.Unmap().IsLoopback() {
+		v.Severity = p.UnexpectedLoopbackSeverity
+	}
+	if wider != nil {
+		v.Kind, v.Rule = VerdictBoundWider, wider
+	}
+	return v
+}
+
 // matchParts reports which parts of the rule a listener satisfies, so that a
 // listener allowed on loopback but bound to 0.0.0.0 can be called out as
 // "bound wider than allowed" rather than merely "unexpected".
-func (r *Rule) matchParts(role probes.Role, l *listener) (service, address bool) {
+func (r *Rule) matchParts(role probes.Role, l *Listener) (service, address bool) {
 	if len(r.Roles) > 0 && !containsRole(r.Roles, role) {
 		return false, false
 	}
@@ -216,7 +309,7 @@ func (r *Rule) matchParts(role probes.Role, l *listener) (service, address bool)
 	return true, false
 }
 
-func (r *Rule) matchesProcess(l *listener) bool {
+func (r *Rule) matchesProcess(l *Listener) bool {
 	for _, p := range l.Owners {
 		for _, want := range r.Processes {
 			if p.Name == want || (p.Exe != "" && path.Base(p.Exe) == want) {

@@ -82,11 +82,8 @@ type Probe struct {
 
 func (*Probe) Name() string { return Name }
 
-// listener is a socket with its owners, ready to be judged.
-type listener struct {
-	Socket
-	Owners []*Process
-}
+// listener is the probe's short name for a socket with its owners.
+type listener = Listener
 
 func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	// A cold scan walks every process's fds while the socket tables are
@@ -127,7 +124,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		slices.Equal(env.AgentListeners, p.lastAgent) {
 		return append(out, p.lastVerdicts...)
 	}
-	verdicts := judgeAll(pol, agentRules(env.AgentListeners), env.Role, socks, owners)
+	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, owners)
 	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, env.Role, pol
 	p.lastAgent = slices.Clone(env.AgentListeners)
 	if owners != p.cache {
@@ -203,24 +200,12 @@ type ownerResult struct {
 	err  error
 }
 
-func agentRules(ls []probes.Listener) []Rule {
-	var rules []Rule
-	for _, l := range ls {
-		rules = append(rules, Rule{
-			Description: "nodeguard's own endpoint", Protocol: l.Protocol,
-			Ports: PortRange{uint16(l.Port), uint16(l.Port)}, Processes: []string{"nodeguard"},
-			title: "Allowed listener: nodeguard's own endpoint",
-		})
-	}
-	return rules
-}
-
 // judgeParallelMin is the number of sockets from which judging is split
 // across cores: 10,000 listeners take about 7.5 ms of one core.
 const judgeParallelMin = 1024
 
 // judgeAll judges every socket, in order.
-func judgeAll(pol *Policy, extra []Rule, role probes.Role, socks []Socket, owners *ownerScan) []finding.Finding {
+func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []Socket, owners *ownerScan) []finding.Finding {
 	verdicts := make([]finding.Finding, len(socks))
 	judgeRange := func(lo, hi int) {
 		var l listener
@@ -232,7 +217,7 @@ func judgeAll(pol *Policy, extra []Rule, role probes.Role, socks []Socket, owner
 					l.Owners = append(l.Owners, proc)
 				}
 			}
-			verdicts[i] = judge(pol, extra, role, &l)
+			verdicts[i] = judge(pol, agent, role, &l)
 		}
 	}
 	parts := 1
@@ -249,7 +234,7 @@ func judgeAll(pol *Policy, extra []Rule, role probes.Role, socks []Socket, owner
 }
 
 // judge turns one listener into its finding.
-func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Finding {
+func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener) finding.Finding {
 	f := finding.Finding{
 		ID: IDListener, Probe: Name,
 		References: guidanceRefs,
@@ -266,50 +251,35 @@ func judge(pol *Policy, extra []Rule, role probes.Role, l *listener) finding.Fin
 		}
 		return string(b)
 	}
-	for i := range pol.Forbidden {
-		r := &pol.Forbidden[i]
-		if svc, addr := r.matchParts(role, l); svc && addr {
-			f.Status, f.Severity = finding.Fail, r.Severity
-			f.Title = r.title
-			f.Message = message(" is the ", r.Description, ", which must not be open on a ", string(role), " node")
-			f.Remediation = r.Remediation
-			f.References = r.refs
-			f.Evidence["rule"] = r.Description
-			return f
-		}
+	v := pol.Judge(role, agent, l)
+	f.Severity = v.Severity
+	if v.Rule != nil {
+		f.Evidence["rule"] = v.Rule.Description
 	}
-	var wider *Rule
-	for _, rules := range [][]Rule{pol.Allowed, pol.Allow, extra} {
-		for i := range rules {
-			r := &rules[i]
-			svc, addr := r.matchParts(role, l)
-			if svc && addr {
-				f.Status, f.Severity = finding.Pass, finding.Info
-				f.Title = r.title
-				f.Message = message(" is allowed on a ", string(role), " node (", r.Description, ")")
-				f.Evidence["rule"] = r.Description
-				return f
-			}
-			if svc && wider == nil {
-				wider = r
-			}
-		}
-	}
-	f.Status = finding.Fail
-	f.Severity = pol.UnexpectedSeverity
-	if l.Addr.Unmap().IsLoopback() {
-		f.Severity = pol.UnexpectedLoopbackSeverity
-	}
-	if wider != nil {
+	switch v.Kind {
+	case VerdictForbidden:
+		r := v.Forbidden
+		f.Status = finding.Fail
+		f.Title = r.title
+		f.Message = message(" is the ", r.Description, ", which must not be open on a ", string(role), " node")
+		f.Remediation = r.Remediation
+		f.References = r.refs
+	case VerdictAllowed:
+		f.Status = finding.Pass
+		f.Title = v.Rule.title
+		f.Message = message(" is allowed on a ", string(role), " node (", v.Rule.Description, ")")
+	case VerdictBoundWider:
+		r := v.Rule
+		f.Status = finding.Fail
 		f.Title = "Listener bound wider than allowed"
-		f.Message = message(" is the ", wider.Description, ", allowed only on ", strings.Join(wider.Addresses, ", "))
-		f.Remediation = fmt.Sprintf("Bind the %s to %s only.", wider.Description, strings.Join(wider.Addresses, " or "))
-		f.Evidence["rule"] = wider.Description
-		return f
+		f.Message = message(" is the ", r.Description, ", allowed only on ", strings.Join(r.Addresses, ", "))
+		f.Remediation = fmt.Sprintf("Bind the %s to %s only.", r.Description, strings.Join(r.Addresses, " or "))
+	default:
+		f.Status = finding.Fail
+		f.Title = "Unexpected open port"
+		f.Message = message(" is not in the port table of a ", string(role), " node")
+		f.Remediation = "Stop or rebind the service, or, if it is meant to be there, allow it in the policy file (ports.allow)."
 	}
-	f.Title = "Unexpected open port"
-	f.Message = message(" is not in the port table of a ", string(role), " node")
-	f.Remediation = "Stop or rebind the service, or, if it is meant to be there, allow it in the policy file (ports.allow)."
 	return f
 }
 
