@@ -2,7 +2,6 @@ package kernels
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/cavaliergopher/cpio"
 	"golang.org/x/sys/unix"
+
+	"github.com/nodeguard/nodeguard/integration/agentproc"
 )
 
 // guestModule is where the initramfs holds the kernel's own test module,
@@ -164,24 +165,6 @@ func qemuArgs(accel string) []string {
 	return []string{"-accel", "tcg,thread=single", "-cpu", "max"}
 }
 
-// syncBuffer collects the console while qemu writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // errNoInit is boot's error when /init did not start in time.
 var errNoInit = errors.New("the guest's /init did not start")
 
@@ -220,7 +203,7 @@ func boot(kernel, initrd, accel string, timeout, initWithin time.Duration, progr
 	}, qemuArgs(accel)...)
 	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	cmd.WaitDelay = 5 * time.Second
-	var console syncBuffer
+	var console agentproc.SyncBuffer // the console, while qemu writes it
 	pr, pw := io.Pipe()
 	cmd.Stdout = io.MultiWriter(&console, pw)
 	cmd.Stderr = &console
