@@ -1,0 +1,184 @@
+package all
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/nodeguard/nodeguard/agent/role"
+	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/probetest"
+)
+
+var update = flag.Bool("update", false, "rewrite the findings goldens in testdata/golden")
+
+const goldenDir = "testdata/golden"
+
+// hostDirs are the top-level directories that make a testdata/<name> tree a
+// host root rather than fuzz corpora, advisory bundles or generators.
+var hostDirs = []string{"etc", "lib", "proc", "run", "usr", "var"}
+
+// fixtureHost is one fixture host tree, named <probe>/<host> after where it lives.
+type fixtureHost struct{ name, dir string }
+
+// path is the tree's path from the repository's root, which messages name
+// instead of the temporary copy's.
+func (h fixtureHost) path() string {
+	return "probes/" + strings.TrimPrefix(filepath.ToSlash(h.dir), "../")
+}
+
+// fixtureHosts finds every host tree under probes/*/testdata.
+func fixtureHosts(t testing.TB) []fixtureHost {
+	t.Helper()
+	dirs, err := filepath.Glob("../*/testdata/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []fixtureHost
+	for _, d := range dirs {
+		for _, top := range hostDirs {
+			if fi, err := os.Stat(filepath.Join(d, top)); err == nil && fi.IsDir() {
+				rel, _ := filepath.Rel("..", d)
+				out = append(out, fixtureHost{name: strings.Replace(filepath.ToSlash(rel), "/testdata/", "/", 1), dir: d})
+				break
+			}
+		}
+	}
+	if len(out) < 30 {
+		t.Fatalf("found only %d fixture host trees", len(out))
+	}
+	return out
+}
+
+// listsAge is the one message part that depends on the clock.
+var listsAge = regexp.MustCompile(`package lists updated [0-9hms.]+ ago`)
+
+// findingLines runs every registered probe over a copy of the host tree (so
+// file modes are 0644/0755 and mtimes are now, whatever the checkout did)
+// and returns one sorted line per finding, with the copy's path replaced by
+// the fixture's.
+func findingLines(t testing.TB, h fixtureHost, r probes.Role) []string {
+	t.Helper()
+	dir := probetest.CopyTree(t, h.dir)
+	env := probetest.Env(t, dir, r)
+	ps, err := probes.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, p := range ps {
+		for _, f := range p.Run(context.Background(), env) {
+			msg := strings.ReplaceAll(f.Message, dir, h.path())
+			msg = listsAge.ReplaceAllString(msg, "package lists updated <age> ago")
+			msg = strings.ReplaceAll(msg, "\n", `\n`)
+			lines = append(lines, fmt.Sprintf("%s %s %s %s %s", f.Probe, f.ID, f.Status, f.Severity, msg))
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// goldenRun is one golden file: a host judged in one role.
+type goldenRun struct {
+	host fixtureHost
+	role probes.Role
+}
+
+func (g goldenRun) file() string {
+	return filepath.Join(goldenDir, strings.ReplaceAll(g.host.name, "/", "-")+"."+string(g.role)+".golden")
+}
+
+// goldenRuns judges every host as a worker and, where the agent would take
+// it for a control plane, as control-plane too.
+func goldenRuns(t testing.TB) []goldenRun {
+	var out []goldenRun
+	for _, h := range fixtureHosts(t) {
+		out = append(out, goldenRun{h, probes.Worker})
+		root := probetest.Env(t, h.dir, probes.Worker).Root
+		if r, _ := role.Detect(root); r == probes.ControlPlane {
+			out = append(out, goldenRun{h, probes.ControlPlane})
+		}
+	}
+	return out
+}
+
+// requireRoot: ownership checks say root:root only when root owns the copies.
+func requireRoot(t testing.TB) {
+	if os.Geteuid() != 0 {
+		t.Skip("the fixture copies must be owned by root, as a host's files are")
+	}
+}
+
+// TestFindingsGolden is the end-to-end view of every probe on every fixture
+// host: a change to any check shows up here as a reviewable line diff.
+// Run with -update to rewrite the files.
+func TestFindingsGolden(t *testing.T) {
+	requireRoot(t)
+	runs := goldenRuns(t)
+	want := map[string]bool{}
+	for _, g := range runs {
+		want[filepath.Base(g.file())] = true
+		t.Run(strings.TrimSuffix(filepath.Base(g.file()), ".golden"), func(t *testing.T) {
+			got := strings.Join(findingLines(t, g.host, g.role), "\n") + "\n"
+			if *update {
+				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(g.file(), []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			old, err := os.ReadFile(g.file())
+			if err != nil {
+				t.Fatalf("%v (run go test ./probes/all -run TestFindingsGolden -update)", err)
+			}
+			if d := lineDiff(string(old), got); d != "" {
+				t.Errorf("%s differs (-golden +now; rerun with -update if intended):\n%s", g.file(), d)
+			}
+		})
+	}
+	// A fixture that disappeared must take its golden with it.
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.golden"))
+	for _, f := range files {
+		if !want[filepath.Base(f)] {
+			if *update {
+				os.Remove(f)
+				continue
+			}
+			t.Errorf("%s belongs to no fixture host", f)
+		}
+	}
+}
+
+// lineDiff lists the lines only in a (-) and only in b (+); both are sorted
+// line sets, so this is the whole difference.
+func lineDiff(a, b string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSuffix(s, "\n"), "\n") {
+			m[l]++
+		}
+		return m
+	}
+	ca, cb := count(a), count(b)
+	var out []string
+	for l, n := range ca {
+		for i := cb[l]; i < n; i++ {
+			out = append(out, "- "+l)
+		}
+	}
+	for l, n := range cb {
+		for i := ca[l]; i < n; i++ {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][2:] < out[j][2:] || (out[i][2:] == out[j][2:] && out[i] < out[j]) })
+	return strings.Join(out, "\n")
+}
