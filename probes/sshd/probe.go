@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
@@ -34,9 +35,6 @@ const (
 )
 
 const (
-	guidanceAccess  = "Kubernetes security guidance 5.3.2"
-	guidanceHarden  = "Kubernetes security guidance 5.3.1"
-	cisPrefix       = "CIS Distribution Independent Linux "
 	sshdBinary      = "/usr/sbin/sshd"
 	remediationTail = " Check the result with `nodeguard sshd effective` (or `sshd -T`) and reload sshd."
 )
@@ -111,41 +109,33 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if c.EmptyPasswords.Enabled {
 		out = append(out, j.perContext(allCtx, IDEmptyPasswords, c.EmptyPasswords, "permitemptypasswords",
 			"Empty passwords are accepted", "Empty passwords are refused",
-			func(v string) bool { return v == "yes" },
-			"Set PermitEmptyPasswords no in sshd_config and in every Match block.",
-			cisPrefix+"5.2.11")...)
+			func(v string) bool { return v == "yes" })...)
 	}
 	if c.X11Forwarding.Enabled {
 		out = append(out, j.perContext(allCtx, IDX11Forwarding, c.X11Forwarding, "x11forwarding",
 			"X11 forwarding is enabled", "X11 forwarding is disabled",
-			func(v string) bool { return v == "yes" },
-			"Set X11Forwarding no in sshd_config and in every Match block.",
-			cisPrefix+"5.2.6")...)
+			func(v string) bool { return v == "yes" })...)
 	}
 	if c.MaxAuthTries.Enabled {
 		max := pol.MaxAuthTries
 		out = append(out, j.perContext(allCtx, IDMaxAuthTries, c.MaxAuthTries, "maxauthtries",
 			fmt.Sprintf("MaxAuthTries is above %d", max), fmt.Sprintf("MaxAuthTries is at most %d", max),
-			func(v string) bool { n, _ := strconv.Atoi(v); return n > max },
-			fmt.Sprintf("Set MaxAuthTries %d (or lower) in sshd_config and in every Match block.", max),
-			cisPrefix+"5.2.7")...)
+			func(v string) bool { n, _ := strconv.Atoi(v); return n > max }, max)...)
 	}
 	if c.WeakCiphers.Enabled {
-		out = append(out, j.weakAlgorithms(base[0], IDWeakCiphers, c.WeakCiphers, "ciphers", "Ciphers", pol.WeakCiphers, cisPrefix+"5.2.13"))
+		out = append(out, j.weakAlgorithms(base[0], IDWeakCiphers, c.WeakCiphers, "ciphers", "Ciphers", pol.WeakCiphers))
 	}
 	if c.WeakMACs.Enabled {
-		out = append(out, j.weakAlgorithms(base[0], IDWeakMACs, c.WeakMACs, "macs", "MACs", pol.WeakMACs, cisPrefix+"5.2.14"))
+		out = append(out, j.weakAlgorithms(base[0], IDWeakMACs, c.WeakMACs, "macs", "MACs", pol.WeakMACs))
 	}
 	if c.WeakKex.Enabled {
-		out = append(out, j.weakAlgorithms(base[0], IDWeakKex, c.WeakKex, "kexalgorithms", "KexAlgorithms", pol.WeakKexAlgorithms, cisPrefix+"5.2.15"))
+		out = append(out, j.weakAlgorithms(base[0], IDWeakKex, c.WeakKex, "kexalgorithms", "KexAlgorithms", pol.WeakKexAlgorithms))
 	}
 	if c.LoginGraceTime.Enabled {
 		max := pol.MaxLoginGraceTime
 		out = append(out, j.perContext(base, IDLoginGraceTime, c.LoginGraceTime, "logingracetime",
 			fmt.Sprintf("LoginGraceTime is longer than %d seconds", max), fmt.Sprintf("LoginGraceTime is at most %d seconds", max),
-			func(v string) bool { n, _ := strconv.Atoi(v); return n == 0 || n > max },
-			fmt.Sprintf("Set LoginGraceTime %d (or lower, but not 0, which means no limit) in sshd_config.", max),
-			cisPrefix+"5.2.17")...)
+			func(v string) bool { n, _ := strconv.Atoi(v); return n == 0 || n > max }, max)...)
 	}
 	if c.ClientAlive.Enabled {
 		out = append(out, j.clientAlive(allCtx)...)
@@ -176,8 +166,8 @@ func configError(path string, err error) finding.Finding {
 			}
 		}
 		f.Message = fmt.Sprintf("sshd would refuse %s: %s", path, strings.Join(msgs, "; "))
-		f.Severity = finding.Critical
-		f.Remediation = "Fix the reported line: sshd will not start (or restart) with this configuration. Check with `sshd -t` or `nodeguard sshd effective`."
+		e := catalog.Get(IDConfig)
+		f.Severity, f.Remediation = e.Severity, e.Remediation
 		f.Evidence = map[string]string{"file": file, "line": strconv.Itoa(line)}
 		if file == "" {
 			f.Evidence["file"] = path
@@ -216,10 +206,21 @@ func origin(cfg *Config, keyword string) (string, map[string]string) {
 	return "OpenSSH's default", ev
 }
 
-func newFinding(id string, chk Check, status finding.Status, title, msg, remediation string, refs ...string) finding.Finding {
+// newFinding takes references and remediation from the check's catalogue
+// entry; args fill the remediation's numbers from the policy.
+func newFinding(id string, chk Check, status finding.Status, title, msg string, args ...any) finding.Finding {
+	e := catalog.Get(id)
+	sev := chk.Severity
+	if sev == "" {
+		sev = e.Severity
+	}
+	remediation := e.Remediation
+	if len(args) > 0 {
+		remediation = fmt.Sprintf(remediation, args...)
+	}
 	f := finding.Finding{
-		ID: id, Probe: Name, Status: status, Severity: chk.Severity, Title: title, Message: msg,
-		Remediation: remediation, References: refs, Evidence: map[string]string{},
+		ID: id, Probe: Name, Status: status, Severity: sev, Title: title, Message: msg,
+		Remediation: remediation + remediationTail, References: e.Refs(), Evidence: map[string]string{},
 	}
 	if status == finding.Pass {
 		f.Severity = finding.Info
@@ -231,7 +232,7 @@ func newFinding(id string, chk Check, status finding.Status, title, msg, remedia
 // perContext fails once for each distinct offending value and origin among
 // the contexts, naming the first context it shows up in.
 func (j *judge) perContext(ctxs []Context, id string, chk Check, keyword, failTitle, passTitle string,
-	bad func(string) bool, remediation string, refs ...string) []finding.Finding {
+	bad func(string) bool, args ...any) []finding.Finding {
 	var out []finding.Finding
 	seen := map[string]bool{}
 	for i := range ctxs {
@@ -251,8 +252,7 @@ func (j *judge) perContext(ctxs []Context, id string, chk Check, keyword, failTi
 			shown = "prohibit-password" // sshd -T prints the old spelling
 		}
 		f := newFinding(id, chk, finding.Fail, failTitle,
-			fmt.Sprintf("%s %s for %s (%s)", keyword, shown, cx.Describe(), where),
-			remediation+remediationTail, append(refs, guidanceHarden)...)
+			fmt.Sprintf("%s %s for %s (%s)", keyword, shown, cx.Describe(), where), args...)
 		for k, x := range ev {
 			f.Evidence[k] = x
 		}
@@ -262,8 +262,7 @@ func (j *judge) perContext(ctxs []Context, id string, chk Check, keyword, failTi
 	}
 	if len(out) == 0 {
 		f := newFinding(id, chk, finding.Pass, passTitle,
-			fmt.Sprintf("%s is acceptable in all %d context(s) sshd's configuration defines", keyword, len(ctxs)),
-			"", append(refs, guidanceHarden)...)
+			fmt.Sprintf("%s is acceptable in all %d context(s) sshd's configuration defines", keyword, len(ctxs)))
 		f.Evidence["keyword"], f.Evidence["contexts"] = keyword, strconv.Itoa(len(ctxs))
 		out = append(out, f)
 	}
@@ -277,9 +276,7 @@ func (j *judge) rootLogin(ctxs []Context) []finding.Finding {
 	}
 	return j.perContext(ctxs, IDRootLogin, j.pol.Checks.RootLogin, "permitrootlogin",
 		"Root can log in over SSH", "Root cannot log in over SSH",
-		func(v string) bool { return !allowed[v] },
-		"Set PermitRootLogin no in sshd_config and remove or change every Match block that sets it otherwise for root; administrators log in as themselves and use sudo.",
-		cisPrefix+"5.2.10", guidanceAccess)
+		func(v string) bool { return !allowed[v] })
 }
 
 func (j *judge) passwordAuth(ctxs []Context) []finding.Finding {
@@ -317,9 +314,7 @@ func (j *judge) passwordAuth(ctxs []Context) []finding.Finding {
 		}
 		seen[key] = true
 		f := newFinding(IDPasswordAuth, chk, finding.Fail, "Password authentication is enabled",
-			fmt.Sprintf("%s for %s", strings.Join(what, " and "), cx.Describe()),
-			"Set PasswordAuthentication no and KbdInteractiveAuthentication no in sshd_config and in every Match block, and use keys or certificates."+remediationTail,
-			guidanceAccess, guidanceHarden)
+			fmt.Sprintf("%s for %s", strings.Join(what, " and "), cx.Describe()))
 		for k, v := range ev {
 			f.Evidence[k] = v
 		}
@@ -331,14 +326,14 @@ func (j *judge) passwordAuth(ctxs []Context) []finding.Finding {
 	}
 	if len(out) == 0 {
 		f := newFinding(IDPasswordAuth, chk, finding.Pass, "Password authentication is disabled",
-			fmt.Sprintf("no context of %d accepts passwords", len(ctxs)), "", guidanceAccess, guidanceHarden)
+			fmt.Sprintf("no context of %d accepts passwords", len(ctxs)))
 		f.Evidence["contexts"] = strconv.Itoa(len(ctxs))
 		out = append(out, f)
 	}
 	return out
 }
 
-func (j *judge) weakAlgorithms(cx Context, id string, chk Check, keyword, directive string, weak []string, ref string) finding.Finding {
+func (j *judge) weakAlgorithms(cx Context, id string, chk Check, keyword, directive string, weak []string) finding.Finding {
 	var found []string
 	for _, a := range strings.Split(cx.Config.Get(keyword), ",") {
 		if contains(weak, a) {
@@ -348,15 +343,13 @@ func (j *judge) weakAlgorithms(cx Context, id string, chk Check, keyword, direct
 	where, ev := origin(cx.Config, keyword)
 	if len(found) == 0 {
 		f := newFinding(id, chk, finding.Pass, directive+" offers no weak algorithm",
-			fmt.Sprintf("%s (%s) offers none of the weak algorithms in the policy", directive, where), "", ref, guidanceHarden)
+			fmt.Sprintf("%s (%s) offers none of the weak algorithms in the policy", directive, where))
 		f.Evidence["keyword"] = keyword
 		return f
 	}
 	sort.Strings(found)
 	f := newFinding(id, chk, finding.Fail, directive+" offers weak algorithms",
-		fmt.Sprintf("%s (%s) offers %s", directive, where, strings.Join(found, ", ")),
-		fmt.Sprintf("Remove them, e.g. with \"%s -%s\" in sshd_config.", directive, strings.Join(found, ","))+remediationTail,
-		ref, guidanceHarden)
+		fmt.Sprintf("%s (%s) offers %s", directive, where, strings.Join(found, ", ")), strings.Join(found, ","))
 	for k, v := range ev {
 		f.Evidence[k] = v
 	}
@@ -395,9 +388,7 @@ func (j *judge) clientAlive(ctxs []Context) []finding.Finding {
 		}
 		seen[key] = true
 		f := newFinding(IDClientAlive, chk, finding.Fail, "Idle SSH sessions are not limited",
-			fmt.Sprintf("%s for %s", strings.Join(why, " and "), cx.Describe()),
-			fmt.Sprintf("Set ClientAliveInterval to 1-%d seconds and ClientAliveCountMax to 1-%d in sshd_config.", maxI, maxC)+remediationTail,
-			cisPrefix+"5.2.16", guidanceHarden)
+			fmt.Sprintf("%s for %s", strings.Join(why, " and "), cx.Describe()), maxI, maxC)
 		_, ev := origin(cx.Config, "clientaliveinterval")
 		for k, v := range ev {
 			f.Evidence[k] = v
@@ -409,8 +400,7 @@ func (j *judge) clientAlive(ctxs []Context) []finding.Finding {
 	}
 	if len(out) == 0 {
 		f := newFinding(IDClientAlive, chk, finding.Pass, "Idle SSH sessions are limited",
-			fmt.Sprintf("ClientAliveInterval and ClientAliveCountMax are within limits in all %d context(s)", len(ctxs)),
-			"", cisPrefix+"5.2.16", guidanceHarden)
+			fmt.Sprintf("ClientAliveInterval and ClientAliveCountMax are within limits in all %d context(s)", len(ctxs)))
 		out = append(out, f)
 	}
 	return out
@@ -421,12 +411,10 @@ func (j *judge) accessRestriction(cx Context) finding.Finding {
 	users, groups := cx.Config.Values("allowusers"), cx.Config.Values("allowgroups")
 	if len(users) == 0 && len(groups) == 0 {
 		return newFinding(IDAccessRestriction, chk, finding.Fail, "SSH access is not limited to named users or groups",
-			"neither AllowUsers nor AllowGroups is set: every account with a usable credential can log in over SSH",
-			"Add AllowGroups (for example a dedicated ssh-users group) or AllowUsers to sshd_config."+remediationTail,
-			cisPrefix+"5.2.18", guidanceAccess)
+			"neither AllowUsers nor AllowGroups is set: every account with a usable credential can log in over SSH")
 	}
 	f := newFinding(IDAccessRestriction, chk, finding.Pass, "SSH access is limited to named users or groups",
-		fmt.Sprintf("AllowUsers %s; AllowGroups %s", orNone(users), orNone(groups)), "", cisPrefix+"5.2.18", guidanceAccess)
+		fmt.Sprintf("AllowUsers %s; AllowGroups %s", orNone(users), orNone(groups)))
 	f.Evidence["allowusers"], f.Evidence["allowgroups"] = strings.Join(users, " "), strings.Join(groups, " ")
 	return f
 }
