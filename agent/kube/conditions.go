@@ -12,23 +12,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/nodeguard/nodeguard/probes/accounts"
-	"github.com/nodeguard/nodeguard/probes/controlplane"
-	"github.com/nodeguard/nodeguard/probes/kmod"
-	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
-	"github.com/nodeguard/nodeguard/probes/packages"
-	"github.com/nodeguard/nodeguard/probes/ports"
-	"github.com/nodeguard/nodeguard/probes/sshd"
-	"github.com/nodeguard/nodeguard/probes/sysctl"
 )
 
 // ConditionType describes one node condition the agent owns. The type names
 // are a public contract: alerts and dashboards select on them.
 type ConditionType struct {
 	Type corev1.NodeConditionType
-	// Probes feed the condition; it exists only while at least one of them ran.
-	Probes []string
 	// ProblemReason and OKReason are the reasons for status True and False;
 	// they double as the reasons of the transition Events.
 	ProblemReason, OKReason string
@@ -48,22 +39,44 @@ const (
 // judged (status Unknown).
 const ReasonCheckErrors = "ChecksCouldNotRun"
 
-// ConditionTypes lists every condition the agent owns, in patch order. The
-// probes are named by their packages' constants, so that renaming a probe
-// cannot silently orphan its condition.
+// ConditionTypes lists every condition the agent owns, in patch order. Which
+// checks feed which condition is in the check catalogue (probes/model/catalog),
+// so a check that lands later feeds its condition without a change here.
 var ConditionTypes = []ConditionType{
-	{Type: UnexpectedOpenPorts, Probes: []string{ports.Name},
+	{Type: UnexpectedOpenPorts,
 		ProblemReason: "UnexpectedPortsOpen", OKReason: "NoUnexpectedPorts"},
-	{Type: InsecureRemoteAccess, Probes: []string{sshd.Name, accounts.Name},
+	{Type: InsecureRemoteAccess,
 		ProblemReason: "InsecureRemoteAccessSettings", OKReason: "RemoteAccessHardened"},
-	{Type: InsecureKubeletConfig, Probes: []string{kubelet.Name, controlplane.Name},
+	{Type: InsecureKubeletConfig,
 		ProblemReason: "InsecureComponentSettings", OKReason: "ComponentSettingsHardened"},
-	{Type: KernelHardeningViolation, Probes: []string{kmod.Name, sysctl.Name},
+	{Type: KernelHardeningViolation,
 		ProblemReason: "KernelHardeningMissing", OKReason: "KernelHardened"},
-	{Type: SecurityUpdatesPending, Probes: []string{packages.Name},
+	{Type: SecurityUpdatesPending,
 		ProblemReason: "SecurityUpdatesAvailable", OKReason: "NoSecurityUpdates"},
 	{Type: RuntimeAnomalyDetected,
 		ProblemReason: "RuntimeAnomaly", OKReason: "NoRuntimeAnomaly"},
+}
+
+// Probes are the probes with a check that feeds the condition; it exists
+// only while at least one of them ran.
+func (ct ConditionType) Probes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range catalog.All() {
+		if e.Condition == string(ct.Type) && !seen[e.Probe] {
+			seen[e.Probe] = true
+			out = append(out, e.Probe)
+		}
+	}
+	return out
+}
+
+// feeds reports whether finding f counts towards condition t, by its
+// catalogue entry; an id without one feeds nothing (probes/all's tests
+// keep every emitted id catalogued).
+func feeds(f finding.Finding, t corev1.NodeConditionType) bool {
+	e, ok := catalog.Lookup(f.ID)
+	return ok && e.Condition == string(t)
 }
 
 func conditionType(t corev1.NodeConditionType) *ConditionType {
@@ -107,7 +120,7 @@ func Verdicts(rep *finding.Report) map[corev1.NodeConditionType]Verdict {
 	out := map[corev1.NodeConditionType]Verdict{}
 	for _, ct := range ConditionTypes {
 		mine := map[string]bool{}
-		for _, p := range ct.Probes {
+		for _, p := range ct.Probes() {
 			if ran[p] {
 				mine[p] = true
 			}
@@ -117,7 +130,7 @@ func Verdicts(rep *finding.Report) map[corev1.NodeConditionType]Verdict {
 		}
 		var fails, errs []finding.Finding
 		for _, f := range rep.Findings {
-			if !mine[f.Probe] {
+			if !mine[f.Probe] || !feeds(f, ct.Type) {
 				continue
 			}
 			switch {

@@ -10,8 +10,38 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	_ "github.com/nodeguard/nodeguard/probes/all" // the checks' catalogue entries
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
+
+// TestCatalogueConditionsAreOurs: the catalogue repeats the condition type
+// names as strings (the model cannot import the agent); keep them equal.
+func TestCatalogueConditionsAreOurs(t *testing.T) {
+	var ours []string
+	for _, ct := range ConditionTypes {
+		ours = append(ours, string(ct.Type))
+	}
+	if strings.Join(ours, ",") != strings.Join(catalog.Conditions, ",") {
+		t.Errorf("catalog.Conditions %v, agent/kube's ConditionTypes %v", catalog.Conditions, ours)
+	}
+	// Every condition derived from reports has probes feeding it; services
+	// used to feed none.
+	fed := map[string]bool{}
+	for _, ct := range ConditionTypes {
+		for _, p := range ct.Probes() {
+			fed[p] = true
+		}
+		if len(ct.Probes()) == 0 && ct.Type != RuntimeAnomalyDetected {
+			t.Errorf("%s has no check feeding it", ct.Type)
+		}
+	}
+	for _, p := range []string{"ports", "sshd", "accounts", "kubelet", "controlplane", "kmod", "sysctl", "packages", "services"} {
+		if !fed[p] {
+			t.Errorf("probe %s feeds no condition", p)
+		}
+	}
+}
 
 func report(probesRun []string, fs ...finding.Finding) *finding.Report {
 	r := &finding.Report{Findings: fs}
@@ -29,9 +59,9 @@ func fail(probe, id string, sev finding.Severity, title, msg string) finding.Fin
 func TestVerdictsMapProbesByName(t *testing.T) {
 	rep := report([]string{"ports", "sshd", "sysctl", "packages"},
 		fail("ports", "ports.listener", finding.High, "Unexpected open port", "TCP 0.0.0.0:4444 is not in the port table of a worker node"),
-		finding.Finding{ID: "sshd.root", Probe: "sshd", Status: finding.Pass, Severity: finding.Info},
+		finding.Finding{ID: "sshd.root-login", Probe: "sshd", Status: finding.Pass, Severity: finding.Info},
 		finding.ErrorFinding("sysctl", "sysctl.read", "sysctl unreadable", fmt.Errorf("/proc/sys: permission denied")),
-		fail("packages", "packages.security", finding.Info, "Informational", "not a problem"),
+		fail("packages", "packages.security-updates", finding.Info, "Informational", "not a problem"),
 	)
 	got := Verdicts(rep)
 	want := map[corev1.NodeConditionType]corev1.ConditionStatus{
@@ -74,11 +104,11 @@ func TestVerdictsMapProbesByName(t *testing.T) {
 
 func TestMessageIsBoundedAndOrderedBySeverity(t *testing.T) {
 	var fs []finding.Finding
-	for i := range 200 {
-		fs = append(fs, fail("ports", fmt.Sprintf("ports.l%03d", i), finding.Low, "Unexpected open port",
+	for range 200 {
+		fs = append(fs, fail("ports", "ports.listener", finding.Low, "Unexpected open port",
 			strings.Repeat("ü", 300)))
 	}
-	fs = append(fs, fail("ports", "ports.zzz", finding.Critical, "Forbidden listener: kubelet read-only port", "TCP 0.0.0.0:10255"))
+	fs = append(fs, fail("ports", "ports.listener", finding.Critical, "Forbidden listener: kubelet read-only port", "TCP 0.0.0.0:10255"))
 	v := Verdicts(report([]string{"ports"}, fs...))[UnexpectedOpenPorts]
 	if len(v.Message) > MaxMessageLen {
 		t.Fatalf("message is %d bytes, bound %d", len(v.Message), MaxMessageLen)

@@ -204,7 +204,7 @@ func TestNodeConditionsOnARealAPIServer(t *testing.T) {
 					}
 				}
 				wanted := false
-				for _, p := range ct.Probes {
+				for _, p := range ct.Probes() {
 					wanted = wanted || ran[p]
 				}
 				switch {

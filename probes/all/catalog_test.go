@@ -177,3 +177,25 @@ func TestEveryEntryHasFixtures(t *testing.T) {
 	}
 	t.Logf("%d entries, %d allowed to lack a fixture state", len(catalog.All()), len(lacksFixture)+len(fixtureDebt))
 }
+
+// TestReadmeConditionTable: the README's condition table names, for each
+// condition, the probes whose catalogued checks feed it.
+func TestReadmeConditionTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := map[string][]string{}
+	for _, e := range catalog.All() {
+		if e.Condition != "" && !slices.Contains(feeds[e.Condition], e.Probe) {
+			feeds[e.Condition] = append(feeds[e.Condition], e.Probe)
+		}
+	}
+	for cond, ps := range feeds {
+		sort.Strings(ps)
+		row := "| `" + cond + "` | `" + strings.Join(ps, "`, `") + "` |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README.md lacks the row\n%s", row)
+		}
+	}
+}
