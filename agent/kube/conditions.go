@@ -12,6 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	// Every probe, so that the catalogue (which checks feed which condition)
+	// is whole wherever conditions are computed.
+	_ "github.com/nodeguard/nodeguard/probes/all"
 	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
