@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // This file parses the sudoers grammar (sudoers(5), sudo 1.9) as far as
@@ -55,15 +56,22 @@ type CmndSpec struct {
 	Cmnd     string
 }
 
-var (
-	defaultsRe = regexp.MustCompile(`^Defaults([:@!>\s]|$)`)
-	aliasRe    = regexp.MustCompile(`^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+`)
-	aliasName  = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	includeRe  = regexp.MustCompile(`^[@#](include|includedir)[ \t]+`)
-	tagRe      = regexp.MustCompile(`^(NOPASSWD|PASSWD|NOEXEC|EXEC|SETENV|NOSETENV|LOG_INPUT|NOLOG_INPUT|LOG_OUTPUT|NOLOG_OUTPUT|MAIL|NOMAIL|FOLLOW|NOFOLLOW|INTERCEPT|NOINTERCEPT)[ \t]*:`)
-	optionRe   = regexp.MustCompile(`^(ROLE|TYPE|CWD|CHROOT|TIMEOUT|NOTBEFORE|NOTAFTER|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)=`)
-	digestRe   = regexp.MustCompile(`^(sha224|sha256|sha384|sha512):`)
-)
+// sudoersSyntax is compiled on first use: only a scan that reads sudoers pays.
+var sudoersSyntax = sync.OnceValue(func() *sudoersRegexps {
+	return &sudoersRegexps{
+		defaultsRe: regexp.MustCompile(`^Defaults([:@!>\s]|$)`),
+		aliasRe:    regexp.MustCompile(`^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+`),
+		aliasName:  regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`),
+		includeRe:  regexp.MustCompile(`^[@#](include|includedir)[ \t]+`),
+		tagRe:      regexp.MustCompile(`^(NOPASSWD|PASSWD|NOEXEC|EXEC|SETENV|NOSETENV|LOG_INPUT|NOLOG_INPUT|LOG_OUTPUT|NOLOG_OUTPUT|MAIL|NOMAIL|FOLLOW|NOFOLLOW|INTERCEPT|NOINTERCEPT)[ \t]*:`),
+		optionRe:   regexp.MustCompile(`^(ROLE|TYPE|CWD|CHROOT|TIMEOUT|NOTBEFORE|NOTAFTER|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)=`),
+		digestRe:   regexp.MustCompile(`^(sha224|sha256|sha384|sha512):`),
+	}
+})
+
+type sudoersRegexps struct {
+	defaultsRe, aliasRe, aliasName, includeRe, tagRe, optionRe, digestRe *regexp.Regexp
+}
 
 // ParseSudoers parses one sudoers file. It never fails as a whole: syntax
 // errors are collected per line and the rest of the file is still read.
@@ -79,7 +87,7 @@ func ParseSudoers(file string, data []byte) *SudoFile {
 			line = line[:len(line)-1] + strings.TrimSuffix(lines[i], "\r")
 		}
 		line = strings.TrimLeft(line, " \t")
-		if m := includeRe.FindStringSubmatch(line); m != nil {
+		if m := sudoersSyntax().includeRe.FindStringSubmatch(line); m != nil {
 			p, err := includePath(line[len(m[0]):])
 			if err != nil {
 				sf.Errors = append(sf.Errors, &LineError{file, n, err.Error()})
@@ -89,7 +97,7 @@ func ParseSudoers(file string, data []byte) *SudoFile {
 			continue
 		}
 		line = strings.TrimRight(stripComment(line), " \t")
-		if line == "" || defaultsRe.MatchString(line) {
+		if line == "" || sudoersSyntax().defaultsRe.MatchString(line) {
 			continue
 		}
 		if strings.ContainsRune(line, 0) {
@@ -97,7 +105,7 @@ func ParseSudoers(file string, data []byte) *SudoFile {
 			continue
 		}
 		var err error
-		if m := aliasRe.FindStringSubmatch(line); m != nil {
+		if m := sudoersSyntax().aliasRe.FindStringSubmatch(line); m != nil {
 			err = sf.parseAlias(m[1], line[len(m[0]):], n)
 		} else {
 			err = sf.parseUserSpec(line, n)
@@ -288,13 +296,13 @@ func (p *scanner) cmnds() ([]CmndSpec, error) {
 			p.ws()
 		}
 		for {
-			if m := optionRe.FindString(p.s[p.i:]); m != "" {
+			if m := sudoersSyntax().optionRe.FindString(p.s[p.i:]); m != "" {
 				p.i += len(m)
 				p.item(",:")
 				p.ws()
 				continue
 			}
-			if m := tagRe.FindStringSubmatch(p.s[p.i:]); m != nil {
+			if m := sudoersSyntax().tagRe.FindStringSubmatch(p.s[p.i:]); m != nil {
 				switch m[1] {
 				case "NOPASSWD":
 					nopasswd = true
@@ -307,7 +315,7 @@ func (p *scanner) cmnds() ([]CmndSpec, error) {
 			}
 			break
 		}
-		if m := digestRe.FindStringSubmatch(p.s[p.i:]); m != nil {
+		if m := sudoersSyntax().digestRe.FindStringSubmatch(p.s[p.i:]); m != nil {
 			p.i += len(m[0])
 			if !validDigest(m[1], p.item(",:")) {
 				return nil, fmt.Errorf("malformed %s digest", m[1])
@@ -413,7 +421,7 @@ func (sf *SudoFile) parseAlias(kind, rest string, n int) error {
 	for {
 		p.ws()
 		name := p.item("=:,")
-		if !aliasName.MatchString(name) {
+		if !sudoersSyntax().aliasName.MatchString(name) {
 			return fmt.Errorf("invalid %s name (want an upper-case letter, then upper-case letters, digits or _)", kind)
 		}
 		if err := p.expect('='); err != nil {

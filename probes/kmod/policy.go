@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -36,9 +37,12 @@ type Denied struct {
 
 // kubernetesModules are what container runtimes, kube-proxy and CNI plugins
 // load; denying one would break the node, so the policy refuses it.
-var kubernetesModules = regexp.MustCompile(`^(overlay|br_netfilter|bridge|veth|vxlan|geneve|ipip|wireguard|nf_conntrack.*|nf_nat.*|nf_tables|nft_.*|nfnetlink.*|ip_tables|ip6_tables|iptable_.*|ip6table_.*|ip_set.*|ip_vs.*|xt_.*|x_tables|llc|stp|tun|tap|macvlan|ipvlan|dummy|cls_bpf|sch_.*|act_.*)$`)
+// Compiled on first use: commands that never judge modules do not pay for it.
+var kubernetesModules = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(overlay|br_netfilter|bridge|veth|vxlan|geneve|ipip|wireguard|nf_conntrack.*|nf_nat.*|nf_tables|nft_.*|nfnetlink.*|ip_tables|ip6_tables|iptable_.*|ip6table_.*|ip_set.*|ip_vs.*|xt_.*|x_tables|llc|stp|tun|tap|macvlan|ipvlan|dummy|cls_bpf|sch_.*|act_.*)$`)
+})
 
-var moduleName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var moduleName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 // Validate checks the denylist and severities.
 func (p *Policy) Validate() error {
@@ -47,9 +51,9 @@ func (p *Policy) Validate() error {
 	for i, d := range p.Denylist {
 		m := underscores(d.Module)
 		switch {
-		case !moduleName.MatchString(d.Module):
+		case !moduleName().MatchString(d.Module):
 			errs = append(errs, fmt.Errorf("denylist[%d]: module %q: want a module name (letters, digits, - and _)", i, d.Module))
-		case kubernetesModules.MatchString(m):
+		case kubernetesModules().MatchString(m):
 			errs = append(errs, fmt.Errorf("denylist[%d]: %s is needed by a Kubernetes node (container runtime, kube-proxy or CNI) and cannot be denied", i, d.Module))
 		case seen[m]:
 			errs = append(errs, fmt.Errorf("denylist[%d]: %s is listed twice", i, d.Module))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -12,13 +13,15 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var kubeletCodecs = func() serializer.CodecFactory {
+// kubeletCodecs is built on first use: only a scan that reads a kubelet
+// configuration pays for the scheme.
+var kubeletCodecs = sync.OnceValue(func() serializer.CodecFactory {
 	s := runtime.NewScheme()
 	if err := kubeletv1beta1.AddToScheme(s); err != nil {
 		panic(err)
 	}
 	return serializer.NewCodecFactory(s, serializer.EnableStrict)
-}()
+})
 
 // configFile is one decoded kubelet configuration file.
 type configFile struct {
@@ -38,7 +41,7 @@ func decodeConfigFile(p string, data []byte) (*configFile, *kubeletv1beta1.Kubel
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, nil, fmt.Errorf("kubelet config file %s is empty", p)
 	}
-	obj, gvk, err := kubeletCodecs.UniversalDeserializer().Decode(data, nil, nil)
+	obj, gvk, err := kubeletCodecs().UniversalDeserializer().Decode(data, nil, nil)
 	cf := &configFile{Path: p}
 	if err != nil {
 		if !runtime.IsStrictDecodingError(err) || obj == nil {
