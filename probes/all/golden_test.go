@@ -60,7 +60,8 @@ func fixtureHosts(t testing.TB) []fixtureHost {
 var listsAge = regexp.MustCompile(`package lists updated [0-9hms.]+ ago`)
 
 // findingLines runs every registered probe over a copy of the host tree (so
-// file modes are 0644/0755 and mtimes are now, whatever the checkout did)
+// file modes are 0644/0755 unless the tree's .modes file says otherwise, and
+// mtimes are now, whatever the checkout did)
 // and returns one sorted line per finding, with the copy's path replaced by
 // the fixture's.
 func findingLines(t testing.TB, h fixtureHost, r probes.Role) []string {

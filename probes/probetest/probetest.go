@@ -4,9 +4,13 @@ package probetest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -51,10 +55,18 @@ func Bench(b *testing.B, newProbe func() probes.Probe, dirs ...string) {
 	}
 }
 
+// ModesFile is the manifest at a fixture tree's top that declares the modes,
+// and optionally owners, some of its files must have: Git keeps no mode but
+// the executable bit and no owner at all. One line per file, "path mode
+// [uid:gid]", the path relative to the tree's top, the mode in octal; blank
+// lines and lines starting with # are ignored. It is not copied itself.
+const ModesFile = ".modes"
+
 // CopyTree copies a fixture host tree with every file at mode 0644 and every
 // directory at 0755 (a checkout's modes depend on the umask), keeping
-// symlinks as they are, and returns the copy's path. Tests that judge file
-// permissions set the modes they need on the copy.
+// symlinks as they are, then applies the tree's ModesFile, and returns the
+// copy's path. Tests that judge other file permissions set the modes they
+// need on the copy.
 func CopyTree(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "host")
@@ -70,6 +82,9 @@ func CopyTreeTo(t testing.TB, src, dst string) {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
+		if rel == ModesFile {
+			return nil
+		}
 		out := filepath.Join(dst, rel)
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
@@ -87,7 +102,76 @@ func CopyTreeTo(t testing.TB, src, dst string) {
 		}
 		return os.WriteFile(out, data, 0o644)
 	})
+	if err == nil {
+		err = applyModes(t, filepath.Join(src, ModesFile), dst)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// applyModes sets the modes and owners the manifest at file declares on the
+// copy at dst. Owners need root; without it they are left as they are (the
+// ownership goldens run as root).
+func applyModes(t testing.TB, file, dst string) error {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for n, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		bad := func(why string) error { return fmt.Errorf("%s:%d: %s in %q", file, n+1, why, line) }
+		if len(fields) > 3 {
+			return bad("want \"path mode [uid:gid]\"")
+		}
+		rel := filepath.FromSlash(fields[0])
+		if !filepath.IsLocal(rel) {
+			return bad("path outside the tree")
+		}
+		mode, err := strconv.ParseUint(fields[1], 8, 32)
+		if err != nil || mode > 0o7777 {
+			return bad("mode is not octal")
+		}
+		p := filepath.Join(dst, rel)
+		if err := os.Chmod(p, fs.FileMode(mode&0o777)|setBits(mode)); err != nil {
+			return bad(err.Error())
+		}
+		if len(fields) < 3 {
+			continue
+		}
+		u, g, ok := strings.Cut(fields[2], ":")
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if !ok || err1 != nil || err2 != nil {
+			return bad("owner is not uid:gid")
+		}
+		if os.Geteuid() != 0 {
+			t.Logf("%s: not root, so %s keeps its owner instead of %d:%d", file, fields[0], uid, gid)
+			continue
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return bad(err.Error())
+		}
+	}
+	return nil
+}
+
+// setBits maps the octal setuid, setgid and sticky bits to fs.FileMode's.
+func setBits(mode uint64) fs.FileMode {
+	var m fs.FileMode
+	if mode&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }
