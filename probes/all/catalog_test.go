@@ -98,35 +98,14 @@ var lacksFixture = map[string]string{
 	"packages.inventory": "stale package lists need an old mtime, which the golden's copy resets",
 }
 
-// fixtureDebt are gaps a fixture can close but none has yet: the only
-// control-plane tree is kubeadm's defaults, and the golden copy sets every
-// file to 0644, so no restrictive-permission state is pinned.
-// TODO: a hardened control-plane tree and per-tree modes in the golden.
+// fixtureDebt are gaps a fixture can close but none has yet. A tree declares
+// the modes and owners its files need in its .modes file (probetest.ModesFile).
 var fixtureDebt = strings.Fields(`
-
-	controlplane.apiserver.anonymous-auth controlplane.apiserver.audit-log controlplane.apiserver.audit-policy
-	controlplane.apiserver.authorization-always-allow controlplane.apiserver.authorization-node
-	controlplane.apiserver.authorization-rbac controlplane.apiserver.encryption-provider
-	controlplane.apiserver.insecure-port controlplane.apiserver.kubelet-ca controlplane.apiserver.kubelet-client-cert
-	controlplane.apiserver.profiling controlplane.apiserver.tls-cert controlplane.apiserver.tls-cipher-suites
-	controlplane.controller-manager.bind-address controlplane.controller-manager.profiling
-	controlplane.etcd controlplane.etcd-manifest-ownership controlplane.etcd-manifest-permissions
-	controlplane.etcd.auto-tls controlplane.etcd.client-cert-auth controlplane.etcd.peer-auto-tls
-	controlplane.etcd.peer-client-cert-auth controlplane.etcd.peer-tls controlplane.etcd.tls
-	controlplane.kube-apiserver-manifest-ownership
-	controlplane.kube-apiserver-manifest-permissions controlplane.kube-controller-manager
-	controlplane.kube-controller-manager-manifest-ownership controlplane.kube-controller-manager-manifest-permissions
-	controlplane.kube-scheduler controlplane.kube-scheduler-manifest-ownership
-	controlplane.kube-scheduler-manifest-permissions controlplane.kubeconfig-ownership
-	controlplane.kubeconfig-permissions controlplane.pki-cert-ownership controlplane.pki-cert-permissions
-	controlplane.pki-key-ownership controlplane.pki-key-permissions controlplane.scheduler.bind-address
-	controlplane.scheduler.profiling
 	kmod.module-loading
-	kubelet.client-ca-ownership kubelet.client-ca-permissions kubelet.config-file-ownership
-	kubelet.config-file-permissions kubelet.iptables-util-chains kubelet.kubeconfig-ownership
-	kubelet.kubeconfig-permissions kubelet.proxy-kubeconfig-ownership kubelet.proxy-kubeconfig-permissions
-	kubelet.proxy-metrics-bind kubelet.service-file-ownership kubelet.service-file-permissions
-	kubelet.unknown-fields
+	kubelet.client-ca-ownership kubelet.client-ca-permissions kubelet.config-file-ownership kubelet.config-file-permissions
+	kubelet.iptables-util-chains kubelet.kubeconfig-ownership kubelet.kubeconfig-permissions
+	kubelet.proxy-kubeconfig-ownership kubelet.proxy-kubeconfig-permissions kubelet.proxy-metrics-bind
+	kubelet.service-file-ownership kubelet.service-file-permissions kubelet.unknown-fields
 	packages.input packages.security-updates packages.vulnerability
 	sshd.empty-passwords sshd.weak-ciphers sshd.weak-kex
 `)
