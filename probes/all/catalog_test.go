@@ -98,17 +98,20 @@ var lacksFixture = map[string]string{
 	"packages.inventory": "stale package lists need an old mtime, which the golden's copy resets",
 }
 
-// fixtureDebt are gaps a fixture can close but none has yet. A tree declares
-// the modes and owners its files need in its .modes file (probetest.ModesFile).
-var fixtureDebt = strings.Fields(`
-	kmod.module-loading
-	kubelet.client-ca-ownership kubelet.client-ca-permissions kubelet.config-file-ownership kubelet.config-file-permissions
-	kubelet.iptables-util-chains kubelet.kubeconfig-ownership kubelet.kubeconfig-permissions
-	kubelet.proxy-kubeconfig-ownership kubelet.proxy-kubeconfig-permissions kubelet.proxy-metrics-bind
-	kubelet.service-file-ownership kubelet.service-file-permissions kubelet.unknown-fields
-	packages.input packages.security-updates packages.vulnerability
-	sshd.empty-passwords sshd.weak-ciphers sshd.weak-kex
-`)
+// fixtureDebt are entries still short of a fixture state, with the reason no
+// fixture can show it where that is known ("" is a fixture not yet written).
+// It may only shrink. A tree declares the
+// modes and owners its files need in its .modes file (probetest.ModesFile).
+var fixtureDebt = map[string]string{
+	"kmod.module-loading":       "",
+	"kubelet.unknown-fields":    "no pass: only a config file with unknown fields yields a finding (probes/kubelet/testdata/loose fails)",
+	"packages.input":            "",
+	"packages.security-updates": "",
+	"packages.vulnerability":    "",
+	"sshd.empty-passwords":      "",
+	"sshd.weak-ciphers":         "",
+	"sshd.weak-kex":             "",
+}
 
 // TestEveryEntryHasFixtures: each check passes on some fixture host and
 // fails on another (an input check: reads on one, errors on another; a
@@ -142,7 +145,9 @@ func TestEveryEntryHasFixtures(t *testing.T) {
 			}
 		}
 		_, allowed := lacksFixture[e.ID]
-		allowed = allowed || slices.Contains(fixtureDebt, e.ID)
+		if _, ok := fixtureDebt[e.ID]; ok {
+			allowed = true
+		}
 		switch {
 		case len(lack) > 0 && !allowed:
 			missing = append(missing, e.ID+" (no "+strings.Join(lack, ", no ")+")")
