@@ -90,21 +90,12 @@ func TestCatalogueEntries(t *testing.T) {
 	}
 }
 
-// lacksFixture lists entries no fixture host shows in every state their kind
-// needs, and why. Entries leave it as fixtures are added (the test fails
-// when one is covered and still listed); nothing new goes in.
-var lacksFixture = map[string]string{
-	// The golden copies every tree with fresh mtimes, so lists are never stale.
-	"packages.inventory": "stale package lists need an old mtime, which the golden's copy resets",
-}
-
 // fixtureDebt are entries still short of a fixture state, each with the
 // reason no fixture tree can show it. It may only shrink. A tree declares the
-// modes and owners its files need in its .modes file (probetest.ModesFile).
+// modes and owners its files need in its .modes file (probetest.ModesFile),
+// and policies it is also judged by in .golden/<variant>.policy.yaml.
 var fixtureDebt = map[string]string{
-	"kmod.module-loading":    "no fail: only a policy with requireModulesDisabled fails it, and the golden judges by the built-in policy",
 	"kubelet.unknown-fields": "no pass: only a config file with unknown fields yields a finding (probes/kubelet/testdata/loose fails)",
-	"packages.vulnerability": "no pass or fail: it runs only with a policy osvBundle, and the golden judges by the built-in policy",
 }
 
 // TestEveryEntryHasFixtures: each check passes on some fixture host and
@@ -138,9 +129,8 @@ func TestEveryEntryHasFixtures(t *testing.T) {
 				lack = append(lack, s)
 			}
 		}
-		_, allowed := lacksFixture[e.ID]
-		if why, ok := fixtureDebt[e.ID]; ok {
-			allowed = true
+		why, allowed := fixtureDebt[e.ID]
+		if allowed {
 			if why == "" {
 				t.Errorf("%s is in fixtureDebt without a reason why no fixture can show it", e.ID)
 			}
@@ -149,14 +139,14 @@ func TestEveryEntryHasFixtures(t *testing.T) {
 		case len(lack) > 0 && !allowed:
 			missing = append(missing, e.ID+" (no "+strings.Join(lack, ", no ")+")")
 		case len(lack) == 0 && allowed:
-			t.Errorf("%s has its fixtures now: drop it from lacksFixture or fixtureDebt", e.ID)
+			t.Errorf("%s has its fixtures now: drop it from fixtureDebt", e.ID)
 		}
 	}
 	sort.Strings(missing)
 	for _, m := range missing {
 		t.Errorf("no fixture host shows %s", m)
 	}
-	t.Logf("%d entries, %d allowed to lack a fixture state", len(catalog.All()), len(lacksFixture)+len(fixtureDebt))
+	t.Logf("%d entries, %d allowed to lack a fixture state", len(catalog.All()), len(fixtureDebt))
 }
 
 // TestReadmeConditionTable: the README's condition table names, for each

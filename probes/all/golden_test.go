@@ -13,6 +13,7 @@ import (
 
 	"github.com/nodeguard/nodeguard/agent/role"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
@@ -64,10 +65,17 @@ var listsAge = regexp.MustCompile(`package lists updated [0-9hms.]+ ago`)
 // mtimes are now, whatever the checkout did)
 // and returns one sorted line per finding, with the copy's path replaced by
 // the fixture's.
-func findingLines(t testing.TB, h fixtureHost, r probes.Role) []string {
+func findingLines(t testing.TB, h fixtureHost, r probes.Role, pol *policy.Policy) []string {
 	t.Helper()
 	dir := probetest.CopyTree(t, h.dir)
 	env := probetest.Env(t, dir, r)
+	if pol != nil {
+		env.Policy = pol
+	}
+	abs, err := filepath.Abs(h.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ps, err := probes.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +83,7 @@ func findingLines(t testing.TB, h fixtureHost, r probes.Role) []string {
 	var lines []string
 	for _, p := range ps {
 		for _, f := range p.Run(context.Background(), env) {
-			msg := strings.ReplaceAll(f.Message, dir, h.path())
+			msg := strings.ReplaceAll(strings.ReplaceAll(f.Message, dir, h.path()), abs, h.path())
 			msg = listsAge.ReplaceAllString(msg, "package lists updated <age> ago")
 			msg = strings.ReplaceAll(msg, "\n", `\n`)
 			lines = append(lines, fmt.Sprintf("%s %s %s %s %s", f.Probe, f.ID, f.Status, f.Severity, msg))
@@ -85,14 +93,47 @@ func findingLines(t testing.TB, h fixtureHost, r probes.Role) []string {
 	return lines
 }
 
-// goldenRun is one golden file: a host judged in one role.
+// goldenRun is one golden file: a host judged in one role, by the built-in
+// policy or by one of the tree's policy variants.
 type goldenRun struct {
-	host fixtureHost
-	role probes.Role
+	host    fixtureHost
+	role    probes.Role
+	variant string         // "" for the built-in policy
+	pol     *policy.Policy // nil for the built-in policy
 }
 
 func (g goldenRun) file() string {
-	return filepath.Join(goldenDir, strings.ReplaceAll(g.host.name, "/", "-")+"."+string(g.role)+".golden")
+	name := strings.ReplaceAll(g.host.name, "/", "-")
+	if g.variant != "" {
+		name += "+" + g.variant
+	}
+	return filepath.Join(goldenDir, name+"."+string(g.role)+".golden")
+}
+
+// policyVariants reads a tree's .golden/<variant>.policy.yaml files: checks
+// that only a non-default policy can make pass or fail (a bundle to match,
+// a stricter requirement) get their fixture this way. ${TREE} in a file is
+// the tree's own directory.
+func policyVariants(t testing.TB, h fixtureHost) map[string]*policy.Policy {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(h.dir, ".golden", "*.policy.yaml"))
+	out := map[string]*policy.Policy{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		abs, err := filepath.Abs(h.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol, err := policy.Parse([]byte(strings.ReplaceAll(string(b), "${TREE}", abs)), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".policy.yaml")] = pol
+	}
+	return out
 }
 
 // goldenRuns judges every host as a worker and, where the agent would take
@@ -100,10 +141,22 @@ func (g goldenRun) file() string {
 func goldenRuns(t testing.TB) []goldenRun {
 	var out []goldenRun
 	for _, h := range fixtureHosts(t) {
-		out = append(out, goldenRun{h, probes.Worker})
+		roles := []probes.Role{probes.Worker}
 		root := probetest.Env(t, h.dir, probes.Worker).Root
 		if r, _ := role.Detect(root); r == probes.ControlPlane {
-			out = append(out, goldenRun{h, probes.ControlPlane})
+			roles = append(roles, probes.ControlPlane)
+		}
+		variants := policyVariants(t, h)
+		names := make([]string, 0, len(variants))
+		for n := range variants {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, r := range roles {
+			out = append(out, goldenRun{host: h, role: r})
+			for _, n := range names {
+				out = append(out, goldenRun{host: h, role: r, variant: n, pol: variants[n]})
+			}
 		}
 	}
 	return out
@@ -126,7 +179,7 @@ func TestFindingsGolden(t *testing.T) {
 	for _, g := range runs {
 		want[filepath.Base(g.file())] = true
 		t.Run(strings.TrimSuffix(filepath.Base(g.file()), ".golden"), func(t *testing.T) {
-			got := strings.Join(findingLines(t, g.host, g.role), "\n") + "\n"
+			got := strings.Join(findingLines(t, g.host, g.role, g.pol), "\n") + "\n"
 			if *update {
 				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 					t.Fatal(err)
