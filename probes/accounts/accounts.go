@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -42,14 +43,6 @@ const (
 	passwdFile  = "/etc/passwd"
 	shadowFile  = "/etc/shadow"
 	sudoersFile = "/etc/sudoers"
-)
-
-const (
-	refGuidance = "Kubernetes security guidance 5.3.2"
-	refEmpty    = "CIS Distribution Independent Linux 6.2.1"
-	refUID0     = "CIS Distribution Independent Linux 6.2.5"
-	refShadowed = "CIS Distribution Independent Linux 6.2.2"
-	refSudo     = "CIS Distribution Independent Linux 5.3"
 )
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
@@ -151,8 +144,8 @@ func lineErrors(id, title string, errs []*LineError) (finding.Finding, bool) {
 		msg += fmt.Sprintf(" (and %d more malformed lines)", len(errs)-1)
 	}
 	f := finding.ErrorFinding(Name, id, title, errors.New(msg))
-	f.Severity = finding.Medium
-	f.Remediation = "Repair the file with vipw / vipw -s, or pwck, which reports every malformed entry."
+	e := catalog.Get(id)
+	f.Severity, f.Remediation = e.Severity, e.Remediation
 	f.Evidence = map[string]string{"file": errs[0].File, "line": strconv.Itoa(errs[0].Line), "malformedLines": strconv.Itoa(len(errs))}
 	return f, true
 }
@@ -179,6 +172,7 @@ func judgeAccounts(pol *Policy, accts []Account) []finding.Finding {
 	}
 
 	var uid0, empty, unshadowed []finding.Finding
+	uid0E, emptyE, unshadowedE := catalog.Get(IDUID0), catalog.Get(IDEmptyPassword), catalog.Get(IDUnshadowed)
 	for i := range accts {
 		a := &accts[i]
 		if a.UID == 0 && !slices.Contains(pol.UID0Allowed, a.Name) {
@@ -186,8 +180,8 @@ func judgeAccounts(pol *Policy, accts []Account) []finding.Finding {
 				ID: IDUID0, Probe: Name, Status: finding.Fail, Severity: pol.UID0Severity,
 				Title:       "Account other than root with user id 0",
 				Message:     fmt.Sprintf("%s has user id 0 and so every power of root (%s line %d)", a.Name, passwdFile, a.Line),
-				Remediation: fmt.Sprintf("Remove %s or give it a non-zero user id (usermod -u); administrators should use their own account and sudo.", a.Name),
-				References:  []string{refUID0, refGuidance},
+				Remediation: uid0E.Remedy(a.Name),
+				References:  uid0E.Refs(),
 				Evidence:    accountEvidence(a),
 			})
 		}
@@ -200,8 +194,8 @@ func judgeAccounts(pol *Policy, accts []Account) []finding.Finding {
 				ID: IDEmptyPassword, Probe: Name, Status: finding.Fail, Severity: pol.EmptyPasswordSeverity,
 				Title:       "Account with an empty password",
 				Message:     fmt.Sprintf("%s has an empty password field in %s: anyone can log in as it without a password", a.Name, where),
-				Remediation: fmt.Sprintf("Lock the account (passwd -l %s) or set a password.", a.Name),
-				References:  []string{refEmpty},
+				Remediation: emptyE.Remedy(a.Name),
+				References:  emptyE.Refs(),
 				Evidence:    accountEvidence(a),
 			})
 		}
@@ -210,32 +204,37 @@ func judgeAccounts(pol *Policy, accts []Account) []finding.Finding {
 				ID: IDUnshadowed, Probe: Name, Status: finding.Fail, Severity: pol.UnshadowedSeverity,
 				Title:       "Password hash in /etc/passwd",
 				Message:     fmt.Sprintf("%s keeps its password hash in the world-readable %s (line %d), where anyone can copy it and crack it offline", a.Name, passwdFile, a.Line),
-				Remediation: "Move the hashes to /etc/shadow with pwconv.",
-				References:  []string{refShadowed},
+				Remediation: unshadowedE.Remediation,
+				References:  unshadowedE.Refs(),
 				Evidence:    accountEvidence(a),
 			})
 		}
 	}
-	out = append(out, orPass(uid0, IDUID0, "Only root has user id 0", "no account other than "+strings.Join(pol.UID0Allowed, ", ")+" has user id 0", refUID0)...)
-	out = append(out, orPass(empty, IDEmptyPassword, "No account has an empty password", "every account has a password or is locked", refEmpty)...)
-	out = append(out, orPass(unshadowed, IDUnshadowed, "Passwords are shadowed", "no password hash is kept in "+passwdFile, refShadowed)...)
+	out = append(out, orPass(uid0, IDUID0, "Only root has user id 0", "no account other than "+strings.Join(pol.UID0Allowed, ", ")+" has user id 0")...)
+	out = append(out, orPass(empty, IDEmptyPassword, "No account has an empty password", "every account has a password or is locked")...)
+	out = append(out, orPass(unshadowed, IDUnshadowed, "Passwords are shadowed", "no password hash is kept in "+passwdFile)...)
 	return out
 }
 
-func orPass(fails []finding.Finding, id, title, msg string, refs ...string) []finding.Finding {
+func orPass(fails []finding.Finding, id, title, msg string) []finding.Finding {
 	if len(fails) > 0 {
 		return fails
 	}
 	return []finding.Finding{{
 		ID: id, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-		Title: title, Message: msg, References: refs, Evidence: map[string]string{},
+		Title: title, Message: msg, References: passRefs(catalog.Get(id)), Evidence: map[string]string{},
 	}}
 }
 
+// passRefs cites only the check's own rule, its entry's first reference: the
+// further ones say why a failure matters.
+func passRefs(e catalog.Entry) []string { return e.Refs()[:1] }
+
 func judgeRoot(pol *Policy, a *Account) finding.Finding {
+	e := catalog.Get(IDRootPassword)
 	f := finding.Finding{
 		ID: IDRootPassword, Probe: Name,
-		References: []string{refGuidance},
+		References: passRefs(e),
 		Evidence:   accountEvidence(a),
 	}
 	switch a.Password.State {
@@ -243,13 +242,13 @@ func judgeRoot(pol *Policy, a *Account) finding.Finding {
 		f.Status, f.Severity = finding.Fail, pol.EmptyPasswordSeverity
 		f.Title = "root has an empty password"
 		f.Message = "root's password field is empty: anyone at a login prompt becomes root without a password"
-		f.Remediation = "Lock root's password with passwd -l root."
-		f.References = append(f.References, refEmpty)
+		f.Remediation = e.Remediation
+		f.References = e.Refs()
 	case Usable:
 		f.Status, f.Severity = finding.Fail, pol.RootPasswordSeverity
 		f.Title = "root has a usable password"
 		f.Message = fmt.Sprintf("root can log in with a password (%s line %d)", a.Source, a.Line)
-		f.Remediation = "Lock root's password with passwd -l root; administrators log in as themselves and use sudo."
+		f.Remediation = strings.TrimSuffix(e.Remediation, ".") + "; administrators log in as themselves and use sudo."
 	case Locked, Disabled:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "root's password is locked"
@@ -284,6 +283,7 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 		out = append(out, f)
 	}
 	var all, nopw []finding.Finding
+	allE, nopwE := catalog.Get(IDSudoAll), catalog.Get(IDSudoNopasswd)
 	for _, g := range sud.Grants() {
 		ev := map[string]string{
 			"file": g.File, "line": strconv.Itoa(g.Line),
@@ -301,8 +301,8 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 				ID: IDSudoAll, Probe: Name, Status: finding.Fail, Severity: pol.Sudo.AllSeverity,
 				Title:       "sudo grants ALL commands",
 				Message:     fmt.Sprintf("%s may run any command through sudo (%s line %d)", who, g.File, g.Line),
-				Remediation: "Limit the grant to the commands needed, or, if it is intended, add the principal to accounts.sudo.allAllowed in the policy.",
-				References:  []string{refSudo, refGuidance},
+				Remediation: allE.Remediation,
+				References:  allE.Refs(),
 				Evidence:    ev,
 			})
 		}
@@ -311,8 +311,8 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 				ID: IDSudoNopasswd, Probe: Name, Status: finding.Fail, Severity: pol.Sudo.NopasswdSeverity,
 				Title:       "sudo runs commands without a password",
 				Message:     fmt.Sprintf("%s may run %s through sudo without a password (%s line %d)", who, clip(strings.Join(g.Commands, ", "), 120), g.File, g.Line),
-				Remediation: "Remove the NOPASSWD tag, or, if it is intended, add the principal to accounts.sudo.nopasswdAllowed in the policy.",
-				References:  []string{refSudo, refGuidance},
+				Remediation: nopwE.Remediation,
+				References:  nopwE.Refs(),
 				Evidence:    ev,
 			}
 			if g.NopasswdAll {
@@ -323,8 +323,8 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 		}
 	}
 	files := strings.Join(sud.Files, ", ")
-	out = append(out, orPass(all, IDSudoAll, "No unexpected sudo ALL grant", "only "+strings.Join(pol.Sudo.AllAllowed, ", ")+" may run any command (read "+files+")", refSudo)...)
-	out = append(out, orPass(nopw, IDSudoNopasswd, "No unexpected NOPASSWD grant", "sudo asks for a password for every grant (read "+files+")", refSudo)...)
+	out = append(out, orPass(all, IDSudoAll, "No unexpected sudo ALL grant", "only "+strings.Join(pol.Sudo.AllAllowed, ", ")+" may run any command (read "+files+")")...)
+	out = append(out, orPass(nopw, IDSudoNopasswd, "No unexpected NOPASSWD grant", "sudo asks for a password for every grant (read "+files+")")...)
 	return out
 }
 

@@ -8,11 +8,13 @@ import (
 func init() { catalog.Register(checks...) }
 
 // checks describes every check of the probe (see probes/model/catalog).
+// Severities of failures are the policy's (it sets each); the first
+// reference is the one a passing finding cites; "%s" is the account's name.
 var checks = []catalog.Entry{
 	{ID: "accounts.empty-password", Probe: Name, Title: "Accounts without a password", Severity: finding.Critical,
 		References: []string{"CIS Distribution Independent Linux 6.2.1"},
 		Condition:  "InsecureRemoteAccess", Runbook: "nodeguardinsecureremoteaccess",
-		Remediation: "Lock the account (passwd -l NAME) or set a password."},
+		Remediation: "Lock the account (passwd -l %s) or set a password."},
 	{ID: "accounts.passwd", Probe: Name, Title: "/etc/passwd is well-formed", Severity: finding.Medium,
 
 		Condition: "InsecureRemoteAccess", Runbook: "nodeguardchecksfailing", Kind: catalog.Input,
@@ -44,7 +46,7 @@ var checks = []catalog.Entry{
 	{ID: "accounts.uid0", Probe: Name, Title: "Accounts other than root with user id 0", Severity: finding.Critical,
 		References: []string{"CIS Distribution Independent Linux 6.2.5", "Kubernetes security guidance 5.3.2"},
 		Condition:  "InsecureRemoteAccess", Runbook: "nodeguardinsecureremoteaccess",
-		Remediation: "Remove the account or give it a non-zero user id (usermod -u); administrators should use their own account and sudo."},
+		Remediation: "Remove %s or give it a non-zero user id (usermod -u); administrators should use their own account and sudo."},
 	{ID: "accounts.unshadowed", Probe: Name, Title: "Password hashes in /etc/passwd", Severity: finding.High,
 		References: []string{"CIS Distribution Independent Linux 6.2.2"},
 		Condition:  "InsecureRemoteAccess", Runbook: "nodeguardinsecureremoteaccess",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
@@ -15,8 +16,6 @@ type sshdView struct {
 	PermitRootLogin string // yes, prohibit-password, without-password, forced-commands-only, no
 }
 
-const refSSHRoot = "CIS Distribution Independent Linux 5.2.10"
-
 // rootLockVerdict judges whether root's locked password keeps key-based
 // root logins out. OpenSSH's allowed_user() (auth.c) refuses an account
 // whose password starts with "!" (Linux's LOCKED_PASSWD_PREFIX) only when
@@ -24,9 +23,10 @@ const refSSHRoot = "CIS Distribution Independent Linux 5.2.10"
 // which pam_unix passes for a key login. A "*" password is never treated as
 // locked.
 func rootLockVerdict(pol *Policy, root *Account, v sshdView) finding.Finding {
+	e := catalog.Get(IDRootLockSSH)
 	f := finding.Finding{
 		ID: IDRootLockSSH, Probe: Name,
-		References: []string{refSSHRoot, refGuidance},
+		References: e.Refs(),
 		Evidence: map[string]string{
 			"sshdConfig": v.Config, "usePAM": v.UsePAM, "permitRootLogin": v.PermitRootLogin,
 			"passwordState": string(root.Password.State),
@@ -61,6 +61,6 @@ func rootLockVerdict(pol *Policy, root *Account, v sshdView) finding.Finding {
 	} else {
 		f.Message = fmt.Sprintf("root's password is locked, but with UsePAM yes sshd leaves the lock to PAM, which allows key logins: with PermitRootLogin %s a key in root's authorized_keys still logs in", v.PermitRootLogin)
 	}
-	f.Remediation = "Set PermitRootLogin no in sshd_config (administrators log in as themselves and use sudo), and remove root's authorized_keys."
+	f.Remediation = e.Remediation
 	return f
 }

@@ -214,13 +214,9 @@ func newFinding(id string, chk Check, status finding.Status, title, msg string, 
 	if sev == "" {
 		sev = e.Severity
 	}
-	remediation := e.Remediation
-	if len(args) > 0 {
-		remediation = fmt.Sprintf(remediation, args...)
-	}
 	f := finding.Finding{
 		ID: id, Probe: Name, Status: status, Severity: sev, Title: title, Message: msg,
-		Remediation: remediation + remediationTail, References: e.Refs(), Evidence: map[string]string{},
+		Remediation: e.Remedy(args...) + remediationTail, References: e.Refs(), Evidence: map[string]string{},
 	}
 	if status == finding.Pass {
 		f.Severity = finding.Info

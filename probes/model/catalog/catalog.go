@@ -140,6 +140,15 @@ func (e Entry) Refs(more ...string) []string {
 	return append(append([]string{}, e.References...), more...)
 }
 
+// Remedy is the entry's remediation with its verbs filled by args: the
+// numbers and names a probe takes from the policy or the host.
+func (e Entry) Remedy(args ...any) string {
+	if len(args) == 0 {
+		return e.Remediation
+	}
+	return fmt.Sprintf(e.Remediation, args...)
+}
+
 // Finding starts a finding of the entry's check with its title, severity,
 // references and remediation; the probe sets status and message.
 func (e Entry) Finding(status finding.Status, msg string) finding.Finding {
