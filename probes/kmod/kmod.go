@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -29,6 +30,9 @@ const (
 )
 
 const refGuidance = "Kubernetes security guidance 5.3.1"
+
+// disableConf is how to stop a module from loading; "%[1]s" is its name.
+const disableConf = "Create /etc/modprobe.d/%[1]s.conf with \"install %[1]s /bin/false\" and \"blacklist %[1]s\""
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
 
@@ -134,13 +138,14 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	var out []finding.Finding
 	out = append(out, judgeLoading(pol, k))
 	cfg := ReadConfig(env.Root)
+	cfgE := catalog.Get(IDConfig)
 	for _, e := range cfg.Errors {
 		f := finding.ErrorFinding(Name, IDConfig, "modprobe configuration could not be fully read", e)
-		f.Severity = finding.Low
+		f.Severity = cfgE.Severity
 		var bl *BadLine
 		if errors.As(e, &bl) {
 			f.Evidence = map[string]string{"file": bl.File, "line": strconv.Itoa(bl.Line)}
-			f.Remediation = "Fix or remove the line; kmod skips it."
+			f.Remediation = cfgE.Remediation
 		}
 		out = append(out, f)
 	}
@@ -152,8 +157,9 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 }
 
 func judgeLoading(pol *Policy, k *Kernel) finding.Finding {
+	e := catalog.Get(IDModuleLoading)
 	f := finding.Finding{ID: IDModuleLoading, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-		References: []string{refGuidance}, Evidence: map[string]string{"kernelRelease": k.Release}}
+		References: e.Refs(), Evidence: map[string]string{"kernelRelease": k.Release}}
 	switch {
 	case k.NoModules:
 		f.Title = "The kernel has no loadable module support"
@@ -169,7 +175,7 @@ func judgeLoading(pol *Policy, k *Kernel) finding.Finding {
 		f.Message = fmt.Sprintf("kernel.modules_disabled is 0: root can load modules (%d loaded)", len(k.Loaded))
 		if pol.RequireModulesDisabled {
 			f.Status, f.Severity = finding.Fail, pol.ModulesDisabledSeverity
-			f.Remediation = "Once every module the node needs is loaded at boot, set kernel.modules_disabled=1 (it cannot be unset until reboot)."
+			f.Remediation = e.Remediation
 		} else {
 			f.Message += "; the policy does not require kernel.modules_disabled"
 		}
@@ -180,9 +186,10 @@ func judgeLoading(pol *Policy, k *Kernel) finding.Finding {
 
 func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlineBL map[string]bool) finding.Finding {
 	m := underscores(d.Module)
+	e := catalog.Get(IDDenied)
 	f := finding.Finding{
 		ID: IDDenied, Probe: Name,
-		References: append(append([]string{}, d.References...), refGuidance),
+		References: append(append([]string{}, d.References...), e.References...),
 		Evidence:   map[string]string{"module": d.Module, "reason": d.Reason},
 	}
 	dis := cfg.For(m)
@@ -194,7 +201,6 @@ func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlin
 	if dis.Install != nil {
 		f.Evidence["install"] = fmt.Sprintf("%s (%s:%d)", dis.Install.Arg, dis.Install.File, dis.Install.Line)
 	}
-	remediation := fmt.Sprintf("Create /etc/modprobe.d/%s.conf with \"install %s /bin/false\" and \"blacklist %s\"", m, m, m)
 	switch {
 	case k.NoModules:
 		f.Status, f.Severity = finding.Pass, finding.Info
@@ -205,7 +211,7 @@ func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlin
 		f.Status, f.Severity = finding.Fail, pol.LoadedSeverity
 		f.Title = "Denied module is loaded: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is loaded", d.Module, d.Reason)
-		f.Remediation = fmt.Sprintf("Unload it (modprobe -r %s) once nothing uses it. %s.", m, remediation)
+		f.Remediation = e.Remedy(m)
 		f.Evidence["state"] = "loaded"
 	case k.Builtin[m]:
 		f.Status, f.Severity = finding.Fail, pol.NotDisabledSeverity
@@ -241,7 +247,7 @@ func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlin
 		if dis.Install != nil {
 			f.Message = fmt.Sprintf("%s (%s) is not loaded, and its install command %q (%s line %d) does not stop it from being loaded", d.Module, d.Reason, dis.Install.Arg, dis.Install.File, dis.Install.Line)
 		}
-		f.Remediation = remediation + "."
+		f.Remediation = fmt.Sprintf(disableConf, m) + "."
 		f.Evidence["state"] = "loadable"
 	}
 	return f
