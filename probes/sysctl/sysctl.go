@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -92,9 +93,10 @@ func (c Check) want() string {
 }
 
 func judge(c Check, value string, err error, dangling bool) finding.Finding {
+	entry := catalog.Get(ID(c.Key))
 	f := finding.Finding{
 		ID: ID(c.Key), Probe: Name,
-		References: append(slices.Clone(c.References), refGuidance),
+		References: append(slices.Clone(c.References), entry.References...),
 		Evidence:   map[string]string{"key": c.Key, "file": Path(c.Key), "want": c.want()},
 	}
 	if err != nil {
@@ -141,7 +143,7 @@ func judge(c Check, value string, err error, dangling bool) finding.Finding {
 	} else {
 		target = c.Values[0]
 	}
-	f.Remediation = fmt.Sprintf("Set %s = %s in /etc/sysctl.d/90-nodeguard.conf and apply it with sysctl --system.", c.Key, target)
+	f.Remediation = entry.Remedy(c.Key, target)
 	if c.Kubelet {
 		f.Message += fmt.Sprintf("; a kubelet with protectKernelDefaults: true refuses to start until %s is %s", c.Key, target)
 	}
