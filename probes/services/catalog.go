@@ -11,12 +11,14 @@ func init() { catalog.Register(checks...) }
 // The unneeded services (telnet, rsh, tftp, vsftpd, snmpd, rpcbind...) are
 // ways into the node over the network, so they feed InsecureRemoteAccess
 // with sshd and accounts; auditd is the kernel's audit trail, so a missing
-// one feeds KernelHardeningViolation.
+// one feeds KernelHardeningViolation. Severities of failures and each
+// service's own references are the policy's; the entries hold the shared
+// reference, and "%s" in a remediation is the service's units.
 var checks = []catalog.Entry{
 	{ID: "services.required", Probe: Name, Title: "Required services enabled (auditd)", Severity: finding.Medium,
-		References: []string{"CIS Distribution Independent Linux 4.1.1.2", "Kubernetes security guidance 5.3.1"},
+		References: []string{refGuidance},
 		Condition:  "KernelHardeningViolation", Runbook: "nodeguardkernelhardeningviolation",
-		Remediation: "Install it and enable it (systemctl enable --now UNIT)."},
+		Remediation: "Install it and enable it (systemctl enable --now %s)."},
 	{ID: "services.systemd", Probe: Name, Title: "systemd is the init system", Severity: finding.Info,
 
 		Condition: "InsecureRemoteAccess", Runbook: "nodeguardinsecureremoteaccess", Kind: catalog.Notice,
@@ -26,7 +28,7 @@ var checks = []catalog.Entry{
 		Condition: "InsecureRemoteAccess", Runbook: "nodeguardchecksfailing", Kind: catalog.Input,
 	},
 	{ID: "services.unneeded", Probe: Name, Title: "Unneeded network services disabled", Severity: finding.High,
-		References: []string{"CIS Distribution Independent Linux 2.1.8", "Kubernetes security guidance 5.3.1"},
+		References: []string{refGuidance},
 		Condition:  "InsecureRemoteAccess", Runbook: "nodeguardinsecureremoteaccess",
-		Remediation: "Stop and disable it (systemctl disable --now UNIT...), or remove its package; if the node needs it, drop it from services.unneeded in the policy."},
+		Remediation: "Stop and disable it (systemctl disable --now %s), or remove its package; if the node needs it, drop it from services.unneeded in the policy."},
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
@@ -65,7 +66,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	en, perrs := units.Resolve(env.Root, &p.cache)
 	for _, e := range append(units.Errors, perrs...) {
 		f := finding.ErrorFinding(Name, IDUnits, "systemd unit files could not be fully read", e)
-		f.Severity = finding.Low
+		f.Severity = catalog.Get(IDUnits).Severity
 		out = append(out, f)
 	}
 
@@ -172,9 +173,10 @@ func evidence(s Service, st status) map[string]string {
 }
 
 func judgeUnneeded(s Service, st status) finding.Finding {
+	e := catalog.Get(IDUnneeded)
 	f := finding.Finding{
 		ID: IDUnneeded, Probe: Name,
-		References: append(slices.Clone(s.References), refGuidance),
+		References: append(slices.Clone(s.References), e.References...),
 		Evidence:   evidence(s, st),
 	}
 	switch {
@@ -189,7 +191,7 @@ func judgeUnneeded(s Service, st status) finding.Finding {
 		}
 		f.Title = "Unneeded service enabled: " + s.Name
 		f.Message = fmt.Sprintf("the %s is %s", s.Description, strings.Join(what, " and "))
-		f.Remediation = fmt.Sprintf("Stop and disable it (systemctl disable --now %s), or remove its package; if the node needs it, drop it from services.unneeded in the policy.", strings.Join(s.Units, " "))
+		f.Remediation = e.Remedy(strings.Join(s.Units, " "))
 	case st.installed:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Unneeded service disabled: " + s.Name
@@ -209,9 +211,10 @@ func judgeUnneeded(s Service, st status) finding.Finding {
 }
 
 func judgeRequired(s Service, st status) finding.Finding {
+	e := catalog.Get(IDRequired)
 	f := finding.Finding{
 		ID: IDRequired, Probe: Name,
-		References: append(slices.Clone(s.References), refGuidance),
+		References: append(slices.Clone(s.References), e.References...),
 		Evidence:   evidence(s, st),
 	}
 	f.Status, f.Severity = finding.Fail, s.Severity
@@ -219,7 +222,7 @@ func judgeRequired(s Service, st status) finding.Finding {
 	case !st.installed && !st.enabled:
 		f.Title = "Required service not installed: " + s.Name
 		f.Message = fmt.Sprintf("the %s is not installed", s.Description)
-		f.Remediation = fmt.Sprintf("Install it and enable it (systemctl enable --now %s).", s.Units[0])
+		f.Remediation = e.Remedy(s.Units[0])
 	case !st.enabled:
 		f.Title = "Required service not enabled: " + s.Name
 		f.Message = fmt.Sprintf("the %s is installed but not enabled", s.Description)
