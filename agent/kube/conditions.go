@@ -62,17 +62,7 @@ var ConditionTypes = []ConditionType{
 
 // Probes are the probes with a check that feeds the condition; it exists
 // only while at least one of them ran.
-func (ct ConditionType) Probes() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, e := range catalog.All() {
-		if e.Condition == string(ct.Type) && !seen[e.Probe] {
-			seen[e.Probe] = true
-			out = append(out, e.Probe)
-		}
-	}
-	return out
-}
+func (ct ConditionType) Probes() []string { return catalog.Probes(string(ct.Type)) }
 
 // feeds reports whether finding f counts towards condition t, by its
 // catalogue entry; an id without one feeds nothing (probes/all's tests

@@ -8,6 +8,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -131,6 +132,17 @@ func All() []Entry {
 		}
 		return out[i].ID < out[j].ID
 	})
+	return out
+}
+
+// Probes lists, sorted, the probes with a check that feeds condition.
+func Probes(condition string) []string {
+	var out []string
+	for _, e := range All() {
+		if e.Condition == condition && !slices.Contains(out, e.Probe) {
+			out = append(out, e.Probe)
+		}
+	}
 	return out
 }
 
