@@ -7,11 +7,9 @@ package manifests
 import (
 	"bytes"
 	"embed"
-	"fmt"
 	"io/fs"
 	"path"
 	"regexp"
-	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -73,58 +71,27 @@ func PrometheusRule(rules []byte) []byte {
 	return b.Bytes()
 }
 
-// findingsByProbe is the selector of the alerts that count a node
-// condition's failing findings: nodeguard_findings knows the probe, not the
-// check, so these alerts pick the probes whose checks feed the condition.
-var findingsByProbe = regexp.MustCompile(`nodeguard_findings\{probe=~"([^"]*)"`)
+// findingsByCondition is the selector of the alerts that page on a node
+// condition's failing findings.
+var findingsByCondition = regexp.MustCompile(`nodeguard_findings\{condition="([^"]*)"`)
 
 // ConditionAlert is the alert that pages on a node condition's findings.
 func ConditionAlert(condition string) string { return "Nodeguard" + condition }
 
-// AlertProbes lists, for each alert of the rules file that selects
-// nodeguard_findings by probe, the probes it selects.
-func AlertProbes(rules []byte) map[string][]string {
-	out := map[string][]string{}
+// AlertConditions maps each alert of the rules file that selects
+// nodeguard_findings by condition to that condition.
+func AlertConditions(rules []byte) map[string]string {
+	out := map[string]string{}
 	alert := ""
 	for line := range strings.Lines(string(rules)) {
 		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
 			alert = a
 		}
-		if m := findingsByProbe.FindStringSubmatch(line); m != nil {
-			out[alert] = strings.Split(m[1], "|")
+		if m := findingsByCondition.FindStringSubmatch(line); m != nil {
+			out[alert] = m[1]
 		}
 	}
 	return out
-}
-
-// SetConditionProbes rewrites the probe selector of each condition's alert
-// (see ConditionAlert) to the probes that feed the condition, sorted, so the
-// alerts follow the check catalogue as the node conditions do. feeds maps
-// condition to probes; an alert selecting by probe for no condition in feeds
-// is an error, since nothing could keep its list right.
-func SetConditionProbes(rules []byte, feeds map[string][]string) ([]byte, error) {
-	probes := map[string]string{}
-	for cond, ps := range feeds {
-		ps = slices.Clone(ps)
-		slices.Sort(ps)
-		probes[ConditionAlert(cond)] = strings.Join(slices.Compact(ps), "|")
-	}
-	var b bytes.Buffer
-	alert := ""
-	for line := range strings.Lines(string(rules)) {
-		if a, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
-			alert = a
-		}
-		if findingsByProbe.MatchString(line) {
-			ps, ok := probes[alert]
-			if !ok {
-				return nil, fmt.Errorf("alert %s selects findings by probe but feeds no node condition", alert)
-			}
-			line = findingsByProbe.ReplaceAllLiteralString(line, `nodeguard_findings{probe=~"`+ps+`"`)
-		}
-		b.WriteString(line)
-	}
-	return b.Bytes(), nil
 }
 
 // Build runs kustomize over the embedded base, as `kubectl apply -k` would,

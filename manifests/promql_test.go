@@ -26,7 +26,7 @@ import (
 // against what it really exposes, and must agree with this list.
 var documented = map[string][]string{
 	"nodeguard_listening_port":              {"protocol", "address", "port", "process", "allowed", "severity"},
-	"nodeguard_findings":                    {"probe", "severity", "status"},
+	"nodeguard_findings":                    {"probe", "condition", "severity", "status"},
 	"nodeguard_probe_duration_seconds":      {"probe"},
 	"nodeguard_probe_errors_total":          {"probe"},
 	"nodeguard_last_scan_timestamp_seconds": nil,

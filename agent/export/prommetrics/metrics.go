@@ -8,6 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nodeguard/nodeguard/agent/release"
+	// Every probe, so that the catalogue gives each finding its condition.
+	_ "github.com/nodeguard/nodeguard/probes/all"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
@@ -24,8 +27,8 @@ func addDeriver(d Deriver) { derivers = append(derivers, d) }
 
 var (
 	findingsDesc = prometheus.NewDesc("nodeguard_findings",
-		"Findings of the last scan by probe, severity and status.",
-		[]string{"probe", "severity", "status"}, nil)
+		"Findings of the last scan by probe, the node condition the checks feed (from the check catalogue; empty for checks that feed none), severity and status.",
+		[]string{"probe", "condition", "severity", "status"}, nil)
 	durationDesc = prometheus.NewDesc("nodeguard_probe_duration_seconds",
 		"How long each probe took in the last scan.", []string{"probe"}, nil)
 	probeErrorsDesc = prometheus.NewDesc("nodeguard_probe_errors_total",
@@ -94,23 +97,31 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(lastScanDesc, prometheus.GaugeValue, float64(r.ScannedAt.UnixNano())/1e9)
-	type key struct{ probe, sev, status string }
+	type key struct{ probe, cond, sev, status string }
 	counts := map[key]float64{}
 	for _, p := range r.Probes {
-		// Every probe that ran exports every severity/status pair, so that a
-		// count dropping to zero is a 0, not a vanished series.
-		for _, sev := range finding.Severities {
-			for _, st := range []finding.Status{finding.Pass, finding.Fail, finding.Error, finding.Skip} {
-				counts[key{p.Name, string(sev), string(st)}] = 0
+		// Every probe that ran exports every severity/status pair of each
+		// condition its checks feed, so that a count dropping to zero is a
+		// 0, not a vanished series.
+		conds := catalog.ProbeConditions(p.Name)
+		if len(conds) == 0 {
+			conds = []string{""}
+		}
+		for _, cond := range conds {
+			for _, sev := range finding.Severities {
+				for _, st := range []finding.Status{finding.Pass, finding.Fail, finding.Error, finding.Skip} {
+					counts[key{p.Name, cond, string(sev), string(st)}] = 0
+				}
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, p.DurationSeconds, p.Name)
 	}
 	for _, f := range r.Findings {
-		counts[key{f.Probe, string(f.Severity), string(f.Status)}]++
+		e, _ := catalog.Lookup(f.ID)
+		counts[key{f.Probe, e.Condition, string(f.Severity), string(f.Status)}]++
 	}
 	for k, v := range counts {
-		ch <- prometheus.MustNewConstMetric(findingsDesc, prometheus.GaugeValue, v, k.probe, k.sev, k.status)
+		ch <- prometheus.MustNewConstMetric(findingsDesc, prometheus.GaugeValue, v, k.probe, k.cond, k.sev, k.status)
 	}
 	for _, d := range derivers {
 		d.Collect(r, ch)

@@ -102,8 +102,8 @@ func TestCountersAccumulate(t *testing.T) {
 	for _, want := range []string{
 		`nodeguard_probe_errors_total{probe="x"} 4`,
 		`nodeguard_scans_total 2`,
-		`nodeguard_findings{probe="x",severity="high",status="error"} 1`,
-		`nodeguard_findings{probe="x",severity="critical",status="fail"} 0`,
+		`nodeguard_findings{condition="",probe="x",severity="high",status="error"} 1`,
+		`nodeguard_findings{condition="",probe="x",severity="critical",status="fail"} 0`,
 		`nodeguard_last_scan_timestamp_seconds 10`,
 	} {
 		if !strings.Contains(out, want+"\n") {

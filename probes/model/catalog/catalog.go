@@ -168,3 +168,15 @@ func (e Entry) Finding(status finding.Status, msg string) finding.Finding {
 		Title: e.Title, Message: msg, Remediation: e.Remediation, References: e.Refs(),
 		Evidence: map[string]string{}}
 }
+
+// ProbeConditions lists the node conditions a probe's checks feed, sorted.
+func ProbeConditions(probe string) []string {
+	var out []string
+	for _, e := range All() {
+		if e.Probe == probe && e.Condition != "" && !slices.Contains(out, e.Condition) {
+			out = append(out, e.Condition)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
