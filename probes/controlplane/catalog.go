@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"github.com/nodeguard/nodeguard/probes/kubelet"
 	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
@@ -21,12 +22,8 @@ func checks() []catalog.Entry {
 			References: []string{cis("1")}, Exempt: "says only that the checks do not apply to a worker", Runbook: runbook},
 	}
 	file := func(id, what, mode, own string) []catalog.Entry {
-		return []catalog.Entry{
-			{ID: id + "-permissions", Probe: Name, Title: what + " permissions", Severity: finding.High,
-				References: []string{cis(mode)}, Condition: condition, Runbook: runbook, Remediation: "chmod 600 the file."},
-			{ID: id + "-ownership", Probe: Name, Title: what + " ownership", Severity: finding.High,
-				References: []string{cis(own)}, Condition: condition, Runbook: runbook, Remediation: "chown root:root the file."},
-		}
+		base := catalog.Entry{Probe: Name, Severity: finding.High, Condition: condition, Runbook: runbook}
+		return kubelet.FileEntries(base, id, what, []string{cis(mode)}, []string{cis(own)})
 	}
 	for _, c := range components {
 		es = append(es, catalog.Entry{ID: "controlplane." + c.name, Probe: Name, Title: c.name + " static pod manifest",

@@ -189,8 +189,8 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 				References: []string{cis(c.modeRef)}, Evidence: map[string]string{"file": p}})
 			continue
 		}
-		out = append(out, kubelet.CheckFile(env.Root, kubelet.FileCheck{Probe: Name, ID: "controlplane." + c.name + "-manifest",
-			What: c.name + " manifest", Path: p, MaxMode: 0o600, ModeRef: cis(c.modeRef), OwnerRef: cis(c.ownRef), Severity: finding.High})...)
+		out = append(out, kubelet.CheckFile(env.Root, kubelet.FileCheck{ID: "controlplane." + c.name + "-manifest",
+			What: c.name + " manifest", Path: p, MaxMode: 0o600, ModeRef: cis(c.modeRef), OwnerRef: cis(c.ownRef)})...)
 		flags, err := readFlags(env.Root, p, c.name)
 		if err != nil {
 			f := finding.ErrorFinding(Name, "controlplane."+c.name, c.name+" manifest could not be read", err)
@@ -236,8 +236,8 @@ func fileChecks(root *hostfs.Root) []finding.Finding {
 		{"/etc/kubernetes/scheduler.conf", "1.1.15", "1.1.16"},
 		{"/etc/kubernetes/controller-manager.conf", "1.1.17", "1.1.18"},
 	} {
-		out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{Probe: Name, ID: "controlplane.kubeconfig", What: "Control-plane kubeconfig",
-			Path: k.file, MaxMode: 0o600, ModeRef: cis(k.mode), OwnerRef: cis(k.own), Severity: finding.High, Optional: true})...)
+		out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: "controlplane.kubeconfig", What: "Control-plane kubeconfig",
+			Path: k.file, MaxMode: 0o600, ModeRef: cis(k.mode), OwnerRef: cis(k.own), Optional: true})...)
 	}
 	for _, pat := range []struct{ glob, id, ref string }{
 		{"/etc/kubernetes/pki/*.crt", "controlplane.pki-cert", "1.1.20"},
@@ -252,8 +252,8 @@ func fileChecks(root *hostfs.Root) []finding.Finding {
 		}
 		for _, f := range files {
 			// Ownership of all PKI files is CIS 1.1.19.
-			out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{Probe: Name, ID: pat.id, What: "PKI file",
-				Path: f, MaxMode: 0o600, ModeRef: cis(pat.ref), OwnerRef: cis("1.1.19"), Severity: finding.High})...)
+			out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: pat.id, What: "PKI file",
+				Path: f, MaxMode: 0o600, ModeRef: cis(pat.ref), OwnerRef: cis("1.1.19")})...)
 		}
 	}
 	return out

@@ -5,119 +5,105 @@ import (
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
-func init() { catalog.Register(checks...) }
+func init() { catalog.Register(checks()...) }
+
+const (
+	condition             = "InsecureKubeletConfig"
+	runbook               = "nodeguardinsecurekubeletconfig"
+	guidanceKubeletAccess = "Kubernetes security guidance 5.4.6"
+)
+
+// What the file checks call each file; their titles start with it.
+const (
+	whatServiceFile     = "Kubelet service file"
+	whatProxyKubeconfig = "kube-proxy kubeconfig"
+	whatKubeconfig      = "Kubelet kubeconfig"
+	whatClientCA        = "Kubelet client CA file"
+	whatConfigFile      = "Kubelet config file"
+)
+
+func cis(id string) string { return "CIS Kubernetes " + id }
+
+// FileEntries describes the permission and ownership checks CheckFile runs
+// for files with the given id and what. base gives probe, severity,
+// condition and runbook. The remediations are formats CheckFile fills with
+// the mode and the file.
+func FileEntries(base catalog.Entry, id, what string, modeRefs, ownRefs []string) []catalog.Entry {
+	perm, own := base, base
+	perm.ID, perm.Title, perm.References = id+"-permissions", what+" permissions", modeRefs
+	perm.Remediation = "chmod %o %s"
+	own.ID, own.Title, own.References = id+"-ownership", what+" ownership", ownRefs
+	own.Remediation = "chown root:root %s"
+	return []catalog.Entry{perm, own}
+}
 
 // checks describes every check of the probe (see probes/model/catalog).
-var checks = []catalog.Entry{
-	{ID: IDUnknownFields, Probe: Name, Title: "Kubelet config file has fields the kubelet ignores", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2"}, Condition: "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Fix the field names (they are case-sensitive) or remove them."},
-	{ID: "kubelet.anonymous-auth", Probe: Name, Title: "Kubelet anonymous authentication", Severity: finding.Critical,
-		References: []string{"CIS Kubernetes 4.2.1", "Kubernetes security guidance 5.4.6"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set authentication.anonymous.enabled: false in the kubelet config file (or --anonymous-auth=false)."},
-	{ID: "kubelet.authorization-mode", Probe: Name, Title: "Kubelet authorization mode", Severity: finding.Critical,
-		References: []string{"CIS Kubernetes 4.2.2", "Kubernetes security guidance 5.4.6"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set authorization.mode: Webhook in the kubelet config file (or --authorization-mode=Webhook)."},
-	{ID: "kubelet.client-ca", Probe: Name, Title: "Kubelet client CA file", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.2.3"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set authentication.x509.clientCAFile to the cluster CA (or --client-ca-file)."},
-	{ID: "kubelet.client-ca-ownership", Probe: Name, Title: "Kubelet client CA file ownership", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.8"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chown root:root the file."},
-	{ID: "kubelet.client-ca-permissions", Probe: Name, Title: "Kubelet client CA file permissions", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.7"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chmod 600 the file."},
-	{ID: "kubelet.config", Probe: Name, Title: "Kubelet configuration is readable", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.2"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardchecksfailing", Kind: catalog.Input,
-	},
-	{ID: "kubelet.config-file-ownership", Probe: Name, Title: "Kubelet config file ownership", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.1.10"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chown root:root the file."},
-	{ID: "kubelet.config-file-permissions", Probe: Name, Title: "Kubelet config file permissions", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.1.9"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chmod 600 the file."},
-	{ID: "kubelet.discovery", Probe: Name, Title: "Kubelet discovery", Severity: finding.Info,
-		References: []string{"CIS Kubernetes 4.2"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig", Kind: catalog.Notice,
-	},
-	{ID: "kubelet.event-qps", Probe: Name, Title: "Kubelet event record QPS", Severity: finding.Low,
-		References: []string{"CIS Kubernetes 4.2.8"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set eventRecordQPS to 0 or at least 5."},
-	{ID: "kubelet.hostname-override", Probe: Name, Title: "Kubelet hostname override", Severity: finding.Low,
-		References: []string{"CIS Kubernetes 4.2.7"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Remove --hostname-override so the node name matches the hostname its certificates are issued for."},
-	{ID: "kubelet.iptables-util-chains", Probe: Name, Title: "Kubelet manages iptables utility chains", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.6"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Remove makeIPTablesUtilChains: false (or --make-iptables-util-chains=false)."},
-	{ID: "kubelet.kubeconfig-ownership", Probe: Name, Title: "Kubelet kubeconfig ownership", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.1.6"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chown root:root the file."},
-	{ID: "kubelet.kubeconfig-permissions", Probe: Name, Title: "Kubelet kubeconfig permissions", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.1.5"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chmod 600 the file."},
-	{ID: "kubelet.pod-pids-limit", Probe: Name, Title: "Kubelet pod PID limit", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.13"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set podPidsLimit to a positive number suited to the workloads (or --pod-max-pids)."},
-	{ID: "kubelet.proxy-kubeconfig-ownership", Probe: Name, Title: "kube-proxy kubeconfig ownership", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.4"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chown root:root the file."},
-	{ID: "kubelet.proxy-kubeconfig-permissions", Probe: Name, Title: "kube-proxy kubeconfig permissions", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.3"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chmod 600 the file."},
-	{ID: "kubelet.proxy-metrics-bind", Probe: Name, Title: "kube-proxy metrics bind address", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.3.1"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set metricsBindAddress: 127.0.0.1:10249 in the kube-proxy configuration."},
-	{ID: "kubelet.read-only-port", Probe: Name, Title: "Kubelet read-only port", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.2.4"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set readOnlyPort: 0 in the kubelet config file (or --read-only-port=0)."},
-	{ID: "kubelet.rotate-certificates", Probe: Name, Title: "Kubelet client certificate rotation", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.10"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set rotateCertificates: true (or --rotate-certificates)."},
-	{ID: "kubelet.rotate-server-certificates", Probe: Name, Title: "Kubelet serving certificate rotation", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.11"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set serverTLSBootstrap: true and leave the RotateKubeletServerCertificate feature gate on."},
-	{ID: "kubelet.seccomp-default", Probe: Name, Title: "Kubelet default seccomp profile", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.14"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set seccompDefault: true (or --seccomp-default)."},
-	{ID: "kubelet.service-file-ownership", Probe: Name, Title: "Kubelet service file ownership", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.2"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chown root:root the file."},
-	{ID: "kubelet.service-file-permissions", Probe: Name, Title: "Kubelet service file permissions", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.1.1"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "chmod 600 the file."},
-	{ID: "kubelet.streaming-idle-timeout", Probe: Name, Title: "Kubelet streaming connection idle timeout", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.5"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set streamingConnectionIdleTimeout to a non-zero duration such as 5m."},
-	{ID: "kubelet.tls-cert", Probe: Name, Title: "Kubelet serving certificate", Severity: finding.High,
-		References: []string{"CIS Kubernetes 4.2.9"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set tlsCertFile and tlsPrivateKeyFile, or serverTLSBootstrap: true with certificates approved by the cluster."},
-	{ID: "kubelet.tls-cipher-suites", Probe: Name, Title: "Kubelet TLS cipher suites", Severity: finding.Medium,
-		References: []string{"CIS Kubernetes 4.2.12"},
-		Condition:  "InsecureKubeletConfig", Runbook: "nodeguardinsecurekubeletconfig",
-		Remediation: "Set tlsCipherSuites to strong suites only: TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"},
+// The probe takes titles, severities, references and remediations from
+// here; the probe fills the verbs of remediations (policy values, files).
+func checks() []catalog.Entry {
+	es := []catalog.Entry{
+		{ID: IDUnknownFields, Probe: Name, Title: "Kubelet config file has fields the kubelet ignores", Severity: finding.Medium,
+			References: []string{cis("4.2")}, Condition: condition, Runbook: runbook,
+			Remediation: "Fix the field names (they are case-sensitive) or remove them."},
+		{ID: "kubelet.anonymous-auth", Probe: Name, Title: "Kubelet anonymous authentication", Severity: finding.Critical,
+			References: []string{cis("4.2.1"), guidanceKubeletAccess}, Condition: condition, Runbook: runbook,
+			Remediation: "Set authentication.anonymous.enabled: false in the kubelet config file (or --anonymous-auth=false)."},
+		{ID: "kubelet.authorization-mode", Probe: Name, Title: "Kubelet authorization mode", Severity: finding.Critical,
+			References: []string{cis("4.2.2"), guidanceKubeletAccess}, Condition: condition, Runbook: runbook,
+			Remediation: "Set authorization.mode: Webhook in the kubelet config file (or --authorization-mode=Webhook)."},
+		{ID: "kubelet.client-ca", Probe: Name, Title: whatClientCA, Severity: finding.High,
+			References: []string{cis("4.2.3")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set authentication.x509.clientCAFile to the cluster CA (or --client-ca-file)."},
+		{ID: IDConfig, Probe: Name, Title: "Kubelet configuration is readable", Severity: finding.High,
+			References: []string{cis("4.2")}, Condition: condition, Runbook: "nodeguardchecksfailing", Kind: catalog.Input},
+		{ID: IDDiscovery, Probe: Name, Title: "Kubelet discovery", Severity: finding.Info,
+			References: []string{cis("4.2")}, Condition: condition, Runbook: runbook, Kind: catalog.Notice},
+		{ID: "kubelet.event-qps", Probe: Name, Title: "Kubelet event record QPS", Severity: finding.Low,
+			References: []string{cis("4.2.8")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set eventRecordQPS to 0 or at least %d."},
+		{ID: "kubelet.hostname-override", Probe: Name, Title: "Kubelet hostname override", Severity: finding.Low,
+			References: []string{cis("4.2.7")}, Condition: condition, Runbook: runbook,
+			Remediation: "Remove --hostname-override so the node name matches the hostname its certificates are issued for."},
+		{ID: "kubelet.iptables-util-chains", Probe: Name, Title: "Kubelet manages iptables utility chains", Severity: finding.Medium,
+			References: []string{cis("4.2.6")}, Condition: condition, Runbook: runbook,
+			Remediation: "Remove makeIPTablesUtilChains: false (or --make-iptables-util-chains=false)."},
+		{ID: "kubelet.pod-pids-limit", Probe: Name, Title: "Kubelet pod PID limit", Severity: finding.Medium,
+			References: []string{cis("4.2.13")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set podPidsLimit to a positive number suited to the workloads (or --pod-max-pids)."},
+		{ID: "kubelet.proxy-metrics-bind", Probe: Name, Title: "kube-proxy metrics bind address", Severity: finding.Medium,
+			References: []string{cis("4.3.1")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set metricsBindAddress: " + proxyMetricsDefault + " in the kube-proxy configuration."},
+		{ID: "kubelet.read-only-port", Probe: Name, Title: "Kubelet read-only port", Severity: finding.High,
+			References: []string{cis("4.2.4")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set readOnlyPort: 0 in the kubelet config file (or --read-only-port=0)."},
+		{ID: "kubelet.rotate-certificates", Probe: Name, Title: "Kubelet client certificate rotation", Severity: finding.Medium,
+			References: []string{cis("4.2.10")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set rotateCertificates: true (or --rotate-certificates)."},
+		{ID: "kubelet.rotate-server-certificates", Probe: Name, Title: "Kubelet serving certificate rotation", Severity: finding.Medium,
+			References: []string{cis("4.2.11")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set serverTLSBootstrap: true and leave the RotateKubeletServerCertificate feature gate on."},
+		{ID: "kubelet.seccomp-default", Probe: Name, Title: "Kubelet default seccomp profile", Severity: finding.Medium,
+			References: []string{cis("4.2.14")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set seccompDefault: true (or --seccomp-default)."},
+		{ID: "kubelet.streaming-idle-timeout", Probe: Name, Title: "Kubelet streaming connection idle timeout", Severity: finding.Medium,
+			References: []string{cis("4.2.5")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set streamingConnectionIdleTimeout to a non-zero duration such as 5m."},
+		{ID: "kubelet.tls-cert", Probe: Name, Title: "Kubelet serving certificate", Severity: finding.High,
+			References: []string{cis("4.2.9")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set tlsCertFile and tlsPrivateKeyFile, or serverTLSBootstrap: true with certificates approved by the cluster."},
+		// The allowed suites are the policy's.
+		{ID: "kubelet.tls-cipher-suites", Probe: Name, Title: "Kubelet TLS cipher suites", Severity: finding.Medium,
+			References: []string{cis("4.2.12")}, Condition: condition, Runbook: runbook,
+			Remediation: "Set tlsCipherSuites to strong suites only: %s"},
+	}
+	file := func(id, what, mode, own string, sev finding.Severity) {
+		base := catalog.Entry{Probe: Name, Severity: sev, Condition: condition, Runbook: runbook}
+		es = append(es, FileEntries(base, id, what, []string{cis(mode)}, []string{cis(own)})...)
+	}
+	file("kubelet.service-file", whatServiceFile, "4.1.1", "4.1.2", finding.Medium)
+	file("kubelet.proxy-kubeconfig", whatProxyKubeconfig, "4.1.3", "4.1.4", finding.Medium)
+	file("kubelet.kubeconfig", whatKubeconfig, "4.1.5", "4.1.6", finding.High)
+	file("kubelet.client-ca", whatClientCA, "4.1.7", "4.1.8", finding.Medium)
+	file("kubelet.config-file", whatConfigFile, "4.1.9", "4.1.10", finding.High)
+	return es
 }

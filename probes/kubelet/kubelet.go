@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
@@ -34,20 +35,16 @@ type Probe struct{}
 
 func (*Probe) Name() string { return Name }
 
-func cis(id string) string { return "CIS Kubernetes " + id }
-
-const guidanceKubeletAccess = "Kubernetes security guidance 5.4.6"
-
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	pol := policy.Section[Policy](env.Policy, Name)
 	var out []finding.Finding
 	e, unit, err := Find(env.Root)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return []finding.Finding{skip(Name, IDDiscovery, "No kubelet on this host", err.Error(), cis("4.2"))}
+		return []finding.Finding{skip(catalog.Get(IDDiscovery), "No kubelet on this host", err.Error())}
 	case err != nil:
 		f := finding.ErrorFinding(Name, IDConfig, "Kubelet configuration could not be read", err)
-		f.References = []string{cis("4.2")}
+		f.References = catalog.Get(IDConfig).Refs()
 		if e != nil {
 			f.Evidence = map[string]string{"kubelet": e.Found}
 		}
@@ -60,14 +57,10 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		return append(out, proxyChecks(env)...)
 	}
 	for file, msg := range e.Unknown {
-		out = append(out, finding.Finding{
-			ID: IDUnknownFields, Probe: Name, Status: finding.Fail, Severity: finding.Medium,
-			Title:       "Kubelet config file has fields the kubelet ignores",
-			Message:     fmt.Sprintf("%s: %s; the kubelet ignores these fields, so they change nothing", file, msg),
-			Remediation: "Fix the field names (they are case-sensitive) or remove them.",
-			References:  []string{cis("4.2")},
-			Evidence:    map[string]string{"file": file},
-		})
+		f := catalog.Get(IDUnknownFields).Finding(finding.Fail,
+			fmt.Sprintf("%s: %s; the kubelet ignores these fields, so they change nothing", file, msg))
+		f.Evidence["file"] = file
+		out = append(out, f)
 	}
 	out = append(out, fileChecks(env, e)...)
 	out = append(out, configChecks(pol, e)...)
@@ -77,72 +70,70 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 
 func serviceFileChecks(env *probes.Env, unit *serviceUnit) []finding.Finding {
 	if unit == nil {
+		const title, msg = "No kubelet service file", "no kubelet.service unit or drop-in exists"
 		return []finding.Finding{
-			skip(Name, "kubelet.service-file-permissions", "No kubelet service file", "no kubelet.service unit or drop-in exists", cis("4.1.1")),
-			skip(Name, "kubelet.service-file-ownership", "No kubelet service file", "no kubelet.service unit or drop-in exists", cis("4.1.2")),
+			skip(catalog.Get("kubelet.service-file-permissions"), title, msg),
+			skip(catalog.Get("kubelet.service-file-ownership"), title, msg),
 		}
 	}
 	var out []finding.Finding
 	for _, f := range unit.Files {
-		out = append(out, CheckFile(env.Root, FileCheck{Probe: Name, ID: "kubelet.service-file", What: "Kubelet service file",
-			Path: f, MaxMode: 0o600, ModeRef: cis("4.1.1"), OwnerRef: cis("4.1.2"), Severity: finding.Medium})...)
+		out = append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.service-file", What: whatServiceFile, Path: f, MaxMode: 0o600})...)
 	}
 	return out
 }
 
 func fileChecks(env *probes.Env, e *Effective) []finding.Finding {
 	var out []finding.Finding
-	file := func(id, what, p, modeRef, ownRef string, sev finding.Severity) {
-		out = append(out, CheckFile(env.Root, FileCheck{Probe: Name, ID: id, What: what, Path: p, MaxMode: 0o600,
-			ModeRef: cis(modeRef), OwnerRef: cis(ownRef), Severity: sev})...)
+	file := func(id, what, p string) {
+		out = append(out, CheckFile(env.Root, FileCheck{ID: id, What: what, Path: p, MaxMode: 0o600})...)
 	}
 	if kc := e.Flags[flagKubeconfig]; kc != "" {
-		file("kubelet.kubeconfig", "Kubelet kubeconfig", kc, "4.1.5", "4.1.6", finding.High)
+		file("kubelet.kubeconfig", whatKubeconfig, kc)
 	} else {
-		out = append(out, skip(Name, "kubelet.kubeconfig-permissions", "Kubelet runs without a kubeconfig",
-			"--kubeconfig is not set (standalone kubelet)", cis("4.1.5")))
+		out = append(out, skip(catalog.Get("kubelet.kubeconfig-permissions"), "Kubelet runs without a kubeconfig",
+			"--kubeconfig is not set (standalone kubelet)"))
 	}
 	if ca := e.Config.Authentication.X509.ClientCAFile; ca != "" {
-		file("kubelet.client-ca", "Kubelet client CA file", ca, "4.1.7", "4.1.8", finding.Medium)
+		file("kubelet.client-ca", whatClientCA, ca)
 	} else {
-		out = append(out, skip(Name, "kubelet.client-ca-permissions", "No client CA file",
-			"authentication.x509.clientCAFile is not set (see kubelet.client-ca)", cis("4.1.7")))
+		out = append(out, skip(catalog.Get("kubelet.client-ca-permissions"), "No client CA file",
+			"authentication.x509.clientCAFile is not set (see kubelet.client-ca)"))
 	}
 	if e.ConfigFile != "" {
-		file("kubelet.config-file", "Kubelet config file", e.ConfigFile, "4.1.9", "4.1.10", finding.High)
+		file("kubelet.config-file", whatConfigFile, e.ConfigFile)
 		for _, d := range e.DropIns {
-			file("kubelet.config-file", "Kubelet config drop-in", d, "4.1.9", "4.1.10", finding.High)
+			file("kubelet.config-file", "Kubelet config drop-in", d)
 		}
 	} else {
-		out = append(out, skip(Name, "kubelet.config-file-permissions", "Kubelet runs without a config file",
-			"--config is not set: the kubelet is configured by flags only", cis("4.1.9")))
+		out = append(out, skip(catalog.Get("kubelet.config-file-permissions"), "Kubelet runs without a config file",
+			"--config is not set: the kubelet is configured by flags only"))
 	}
 	return out
 }
 
-// judged builds a pass or fail finding for one effective value.
+// judged builds a pass or fail finding for one effective value; title,
+// severity, references and remediation are its catalogue entry's.
 type judged struct {
-	id, ref, title string
-	sev            finding.Severity
-	paths          []string // the effective values the check read
-	ok             bool
-	msg, fix       string
+	id    string
+	paths []string // the effective values the check read
+	ok    bool
+	msg   string
+	args  []any // fill the remediation's verbs from the policy
 }
 
 func (j judged) finding(e *Effective) finding.Finding {
-	f := finding.Finding{ID: j.id, Probe: Name, Severity: j.sev, Title: j.title, Message: j.msg,
-		References: []string{cis(j.ref)}, Evidence: map[string]string{"kubelet": e.Found}}
-	if j.ref == "4.2.1" || j.ref == "4.2.2" {
-		f.References = append(f.References, guidanceKubeletAccess)
-	}
+	f := catalog.Get(j.id).Finding(finding.Fail, j.msg)
+	f.Evidence["kubelet"] = e.Found
 	for _, p := range j.paths {
 		f.Evidence[p] = e.Value(p)
 		f.Evidence[p+".source"] = e.Source(p).String()
 	}
+	if len(j.args) > 0 {
+		f.Remediation = fmt.Sprintf(f.Remediation, j.args...)
+	}
 	if j.ok {
-		f.Status = finding.Pass
-	} else {
-		f.Status, f.Remediation = finding.Fail, j.fix
+		f.Status, f.Remediation = finding.Pass, ""
 	}
 	return f
 }
@@ -177,63 +168,51 @@ func configChecks(pol *Policy, e *Effective) []finding.Finding {
 		}
 	}
 	checks := []judged{
-		{id: "kubelet.anonymous-auth", ref: "4.2.1", sev: finding.Critical, title: "Kubelet anonymous authentication",
+		{id: "kubelet.anonymous-auth",
 			paths: []string{"authentication.anonymous.enabled"}, ok: !anon,
-			msg: describe(e, "authentication.anonymous.enabled"),
-			fix: "Set authentication.anonymous.enabled: false in the kubelet config file (or --anonymous-auth=false)."},
-		{id: "kubelet.authorization-mode", ref: "4.2.2", sev: finding.Critical, title: "Kubelet authorization mode",
+			msg: describe(e, "authentication.anonymous.enabled")},
+		{id: "kubelet.authorization-mode",
 			paths: []string{"authorization.mode"}, ok: kc.Authorization.Mode != "AlwaysAllow",
-			msg: describe(e, "authorization.mode"),
-			fix: "Set authorization.mode: Webhook in the kubelet config file (or --authorization-mode=Webhook)."},
-		{id: "kubelet.client-ca", ref: "4.2.3", sev: finding.High, title: "Kubelet client CA file",
+			msg: describe(e, "authorization.mode")},
+		{id: "kubelet.client-ca",
 			paths: []string{"authentication.x509.clientCAFile"}, ok: kc.Authentication.X509.ClientCAFile != "",
-			msg: describe(e, "authentication.x509.clientCAFile"),
-			fix: "Set authentication.x509.clientCAFile to the cluster CA (or --client-ca-file)."},
-		{id: "kubelet.read-only-port", ref: "4.2.4", sev: finding.High, title: "Kubelet read-only port",
+			msg: describe(e, "authentication.x509.clientCAFile")},
+		{id: "kubelet.read-only-port",
 			paths: []string{"readOnlyPort"}, ok: ro == 0,
-			msg: describe(e, "readOnlyPort"),
-			fix: "Set readOnlyPort: 0 in the kubelet config file (or --read-only-port=0)."},
-		{id: "kubelet.streaming-idle-timeout", ref: "4.2.5", sev: finding.Medium, title: "Kubelet streaming connection idle timeout",
+			msg: describe(e, "readOnlyPort")},
+		{id: "kubelet.streaming-idle-timeout",
 			paths: []string{"streamingConnectionIdleTimeout"}, ok: kc.StreamingConnectionIdleTimeout.Duration != 0,
-			msg: describe(e, "streamingConnectionIdleTimeout"),
-			fix: "Set streamingConnectionIdleTimeout to a non-zero duration such as 5m."},
-		{id: "kubelet.iptables-util-chains", ref: "4.2.6", sev: finding.Medium, title: "Kubelet manages iptables utility chains",
+			msg: describe(e, "streamingConnectionIdleTimeout")},
+		{id: "kubelet.iptables-util-chains",
 			paths: []string{"makeIPTablesUtilChains"}, ok: kc.MakeIPTablesUtilChains == nil || *kc.MakeIPTablesUtilChains,
-			msg: describe(e, "makeIPTablesUtilChains"),
-			fix: "Remove makeIPTablesUtilChains: false (or --make-iptables-util-chains=false)."},
-		{id: "kubelet.hostname-override", ref: "4.2.7", sev: finding.Low, title: "Kubelet hostname override",
+			msg: describe(e, "makeIPTablesUtilChains")},
+		{id: "kubelet.hostname-override",
 			paths: []string{"--" + flagHostnameOverride}, ok: e.Flags[flagHostnameOverride] == "",
-			msg: describe(e, "--"+flagHostnameOverride),
-			fix: "Remove --hostname-override so the node name matches the hostname its certificates are issued for."},
-		{id: "kubelet.event-qps", ref: "4.2.8", sev: finding.Low, title: "Kubelet event record QPS",
+			msg: describe(e, "--"+flagHostnameOverride)},
+		{id: "kubelet.event-qps",
 			paths: []string{"eventRecordQPS"}, ok: qps == 0 || qps >= pol.MinEventRecordQPS,
-			msg: describe(e, "eventRecordQPS") + fmt.Sprintf("; the policy wants 0 (no limit) or at least %d", pol.MinEventRecordQPS),
-			fix: fmt.Sprintf("Set eventRecordQPS to 0 or at least %d.", pol.MinEventRecordQPS)},
-		{id: "kubelet.tls-cert", ref: "4.2.9", sev: finding.High, title: "Kubelet serving certificate",
+			msg:  describe(e, "eventRecordQPS") + fmt.Sprintf("; the policy wants 0 (no limit) or at least %d", pol.MinEventRecordQPS),
+			args: []any{pol.MinEventRecordQPS}},
+		{id: "kubelet.tls-cert",
 			paths: []string{"tlsCertFile", "tlsPrivateKeyFile", "serverTLSBootstrap"}, ok: tlsFiles || serverRotation,
-			msg: tlsCertMessage(e, tlsFiles, serverRotation),
-			fix: "Set tlsCertFile and tlsPrivateKeyFile, or serverTLSBootstrap: true with certificates approved by the cluster."},
-		{id: "kubelet.rotate-certificates", ref: "4.2.10", sev: finding.Medium, title: "Kubelet client certificate rotation",
+			msg: tlsCertMessage(e, tlsFiles, serverRotation)},
+		{id: "kubelet.rotate-certificates",
 			paths: []string{"rotateCertificates"}, ok: kc.RotateCertificates,
-			msg: describe(e, "rotateCertificates"),
-			fix: "Set rotateCertificates: true (or --rotate-certificates)."},
-		{id: "kubelet.rotate-server-certificates", ref: "4.2.11", sev: finding.Medium, title: "Kubelet serving certificate rotation",
+			msg: describe(e, "rotateCertificates")},
+		{id: "kubelet.rotate-server-certificates",
 			paths: []string{"featureGates." + rotateServerCertGate, "serverTLSBootstrap"}, ok: serverRotation,
 			msg: describe(e, "featureGates."+rotateServerCertGate) + "; " + describe(e, "serverTLSBootstrap") +
-				"; the kubelet rotates its serving certificate only when both are true",
-			fix: "Set serverTLSBootstrap: true and leave the RotateKubeletServerCertificate feature gate on."},
-		{id: "kubelet.tls-cipher-suites", ref: "4.2.12", sev: finding.Medium, title: "Kubelet TLS cipher suites",
+				"; the kubelet rotates its serving certificate only when both are true"},
+		{id: "kubelet.tls-cipher-suites",
 			paths: []string{"tlsCipherSuites"}, ok: len(kc.TLSCipherSuites) > 0 && len(badCiphers) == 0,
-			msg: cipherMessage(e, badCiphers),
-			fix: "Set tlsCipherSuites to strong suites only: " + strings.Join(pol.TLSCipherSuites, ",")},
-		{id: "kubelet.pod-pids-limit", ref: "4.2.13", sev: finding.Medium, title: "Kubelet pod PID limit",
+			msg:  cipherMessage(e, badCiphers),
+			args: []any{strings.Join(pol.TLSCipherSuites, ",")}},
+		{id: "kubelet.pod-pids-limit",
 			paths: []string{"podPidsLimit"}, ok: pids > 0,
-			msg: describe(e, "podPidsLimit") + " (-1: no per-pod limit)",
-			fix: "Set podPidsLimit to a positive number suited to the workloads (or --pod-max-pids)."},
-		{id: "kubelet.seccomp-default", ref: "4.2.14", sev: finding.Medium, title: "Kubelet default seccomp profile",
+			msg: describe(e, "podPidsLimit") + " (-1: no per-pod limit)"},
+		{id: "kubelet.seccomp-default",
 			paths: []string{"seccompDefault"}, ok: e.SeccompDefault(),
-			msg: describe(e, "seccompDefault"),
-			fix: "Set seccompDefault: true (or --seccomp-default)."},
+			msg: describe(e, "seccompDefault")},
 	}
 	out := make([]finding.Finding, 0, len(checks))
 	for _, c := range checks {

@@ -5,38 +5,48 @@ import (
 	"io/fs"
 	"strconv"
 
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
 // FileCheck describes the CIS permission and ownership checks of one file.
 type FileCheck struct {
-	Probe, ID string
-	What      string      // "kubelet config file"
-	Path      string      // host path
-	MaxMode   fs.FileMode // e.g. 0o600
-	ModeRef   string      // "CIS Kubernetes 4.1.9"
-	OwnerRef  string      // "CIS Kubernetes 4.1.10"
-	Severity  finding.Severity
+	ID      string      // the catalogue's ids without -permissions / -ownership
+	What    string      // "kubelet config file"
+	Path    string      // host path
+	MaxMode fs.FileMode // e.g. 0o600
+	// ModeRef and OwnerRef are set only where the reference depends on the
+	// file (the catalogue lists each one); otherwise the entries' are used.
+	ModeRef, OwnerRef string
 	// Optional files that do not exist are skipped; required ones are errors.
 	Optional bool
 }
 
 // CheckFile stats the file (following symlinks inside the root, since the
 // component reads the target) and returns its permission and ownership
-// findings. Both ids get a "-permissions" / "-ownership" suffix.
+// findings. Both ids get a "-permissions" / "-ownership" suffix; severity,
+// references and remediation come from their catalogue entries (see
+// FileEntries).
 func CheckFile(root *hostfs.Root, c FileCheck) []finding.Finding {
-	permID, ownID := c.ID+"-permissions", c.ID+"-ownership"
+	permE, ownE := catalog.Get(c.ID+"-permissions"), catalog.Get(c.ID+"-ownership")
+	modeRefs, ownRefs := permE.Refs(), ownE.Refs()
+	if c.ModeRef != "" {
+		modeRefs = []string{c.ModeRef}
+	}
+	if c.OwnerRef != "" {
+		ownRefs = []string{c.OwnerRef}
+	}
 	st, err := root.Stat(c.Path)
 	if err != nil {
 		if c.Optional && isNotExist(err) {
-			return []finding.Finding{
-				skip(c.Probe, permID, c.What+" not present", fmt.Sprintf("%s does not exist on this host", c.Path), c.ModeRef),
-				skip(c.Probe, ownID, c.What+" not present", fmt.Sprintf("%s does not exist on this host", c.Path), c.OwnerRef),
-			}
+			msg := fmt.Sprintf("%s does not exist on this host", c.Path)
+			perm, own := skip(permE, c.What+" not present", msg), skip(ownE, c.What+" not present", msg)
+			perm.References, own.References = modeRefs, ownRefs
+			return []finding.Finding{perm, own}
 		}
-		f := finding.ErrorFinding(c.Probe, permID, c.What+" could not be checked", fmt.Errorf("%s: %w", c.What, err))
-		f.References = []string{c.ModeRef, c.OwnerRef}
+		f := finding.ErrorFinding(permE.Probe, permE.ID, c.What+" could not be checked", fmt.Errorf("%s: %w", c.What, err))
+		f.References = append(modeRefs, ownRefs...)
 		f.Evidence = map[string]string{"file": c.Path}
 		return []finding.Finding{f}
 	}
@@ -46,7 +56,7 @@ func CheckFile(root *hostfs.Root, c FileCheck) []finding.Finding {
 		return map[string]string{"file": c.Path, "mode": fmt.Sprintf("%04o", mode),
 			"uid": strconv.Itoa(int(uid)), "gid": strconv.Itoa(int(gid))}
 	}
-	perm := finding.Finding{ID: permID, Probe: c.Probe, Severity: c.Severity, References: []string{c.ModeRef}, Evidence: ev()}
+	perm := finding.Finding{ID: permE.ID, Probe: permE.Probe, Severity: permE.Severity, References: modeRefs, Evidence: ev()}
 	perm.Evidence["maxMode"] = fmt.Sprintf("%04o", c.MaxMode)
 	if mode&^c.MaxMode == 0 {
 		perm.Status, perm.Title = finding.Pass, c.What+" permissions are restrictive"
@@ -54,21 +64,23 @@ func CheckFile(root *hostfs.Root, c FileCheck) []finding.Finding {
 	} else {
 		perm.Status, perm.Title = finding.Fail, c.What+" permissions are too open"
 		perm.Message = fmt.Sprintf("%s has mode %04o; it must be %04o or more restrictive", c.Path, mode, c.MaxMode)
-		perm.Remediation = fmt.Sprintf("chmod %o %s", c.MaxMode, c.Path)
+		perm.Remediation = fmt.Sprintf(permE.Remediation, c.MaxMode, c.Path)
 	}
-	own := finding.Finding{ID: ownID, Probe: c.Probe, Severity: c.Severity, References: []string{c.OwnerRef}, Evidence: ev()}
+	own := finding.Finding{ID: ownE.ID, Probe: permE.Probe, Severity: ownE.Severity, References: ownRefs, Evidence: ev()}
 	if uid == 0 && gid == 0 {
 		own.Status, own.Title = finding.Pass, c.What+" is owned by root:root"
 		own.Message = c.Path + " is owned by root:root"
 	} else {
 		own.Status, own.Title = finding.Fail, c.What+" is not owned by root:root"
 		own.Message = fmt.Sprintf("%s is owned by %d:%d, not root:root", c.Path, uid, gid)
-		own.Remediation = "chown root:root " + c.Path
+		own.Remediation = fmt.Sprintf(ownE.Remediation, c.Path)
 	}
 	return []finding.Finding{perm, own}
 }
 
-func skip(probe, id, title, msg, ref string) finding.Finding {
-	return finding.Finding{ID: id, Probe: probe, Status: finding.Skip, Severity: finding.Info,
-		Title: title, Message: msg, References: []string{ref}, Evidence: map[string]string{}}
+// skip says a check does not apply, with the references of its entry.
+func skip(e catalog.Entry, title, msg string) finding.Finding {
+	f := e.Finding(finding.Skip, msg)
+	f.Severity, f.Title, f.Remediation = finding.Info, title, ""
+	return f
 }

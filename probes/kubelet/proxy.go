@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
@@ -22,12 +23,11 @@ const proxyMetricsDefault = "127.0.0.1:10249"
 // proxyChecks are CIS 4.1.3/4.1.4 (kube-proxy kubeconfig) and 4.3.1 (metrics
 // bind address), read from the running kube-proxy.
 func proxyChecks(env *probes.Env) []finding.Finding {
+	metricsE, kubeconfigE := catalog.Get("kubelet.proxy-metrics-bind"), catalog.Get("kubelet.proxy-kubeconfig-permissions")
 	pid, args := findProxy(env.Root)
 	if pid == 0 {
-		return []finding.Finding{
-			skip(Name, "kubelet.proxy-kubeconfig-permissions", "kube-proxy is not running", "no kube-proxy process on this host", cis("4.1.3")),
-			skip(Name, "kubelet.proxy-metrics-bind", "kube-proxy is not running", "no kube-proxy process on this host", cis("4.3.1")),
-		}
+		const title, msg = "kube-proxy is not running", "no kube-proxy process on this host"
+		return []finding.Finding{skip(kubeconfigE, title, msg), skip(metricsE, title, msg)}
 	}
 	flags := map[string]string{}
 	for i := 1; i < len(args); i++ {
@@ -49,8 +49,8 @@ func proxyChecks(env *probes.Env) []finding.Finding {
 		metrics, metricsSrc, kubeconfig, kubeconfigSrc = "", "", "", ""
 		hostPath, data, err := readProxyConfig(env.Root, cfgPath)
 		if err != nil {
-			f := finding.ErrorFinding(Name, "kubelet.proxy-metrics-bind", "kube-proxy configuration could not be read", err)
-			f.References = []string{cis("4.3.1")}
+			f := finding.ErrorFinding(Name, metricsE.ID, "kube-proxy configuration could not be read", err)
+			f.References = metricsE.Refs()
 			return append(out, f)
 		}
 		var cfg struct {
@@ -60,9 +60,9 @@ func proxyChecks(env *probes.Env) []finding.Finding {
 			} `json:"clientConnection"`
 		}
 		if err := yaml.Unmarshal(data, &cfg); err != nil {
-			f := finding.ErrorFinding(Name, "kubelet.proxy-metrics-bind", "kube-proxy configuration could not be read",
+			f := finding.ErrorFinding(Name, metricsE.ID, "kube-proxy configuration could not be read",
 				fmt.Errorf("kube-proxy config %s: %w", hostPath, err))
-			f.References = []string{cis("4.3.1")}
+			f.References = metricsE.Refs()
 			return append(out, f)
 		}
 		if cfg.MetricsBindAddress != "" {
@@ -81,27 +81,21 @@ func proxyChecks(env *probes.Env) []finding.Finding {
 	}
 	ip := net.ParseIP(host)
 	loop := host == "localhost" || (ip != nil && ip.IsLoopback())
-	f := finding.Finding{ID: "kubelet.proxy-metrics-bind", Probe: Name, Severity: finding.Medium,
-		Title: "kube-proxy metrics bind address", References: []string{cis("4.3.1")},
-		Message:  fmt.Sprintf("kube-proxy (pid %d) serves metrics on %s (%s)", pid, metrics, metricsSrc),
-		Evidence: map[string]string{"metricsBindAddress": metrics, "metricsBindAddress.source": metricsSrc, "pid": strconv.Itoa(pid)}}
+	f := metricsE.Finding(finding.Fail, fmt.Sprintf("kube-proxy (pid %d) serves metrics on %s (%s)", pid, metrics, metricsSrc))
+	f.Evidence = map[string]string{"metricsBindAddress": metrics, "metricsBindAddress.source": metricsSrc, "pid": strconv.Itoa(pid)}
 	if loop {
-		f.Status = finding.Pass
-	} else {
-		f.Status, f.Remediation = finding.Fail, "Set metricsBindAddress: 127.0.0.1:10249 in the kube-proxy configuration."
+		f.Status, f.Remediation = finding.Pass, ""
 	}
 	out = append(out, f)
 	if kubeconfig == "" {
-		return append(out, skip(Name, "kubelet.proxy-kubeconfig-permissions", "kube-proxy has no kubeconfig file",
-			"kube-proxy uses in-cluster credentials", cis("4.1.3")))
+		return append(out, skip(kubeconfigE, "kube-proxy has no kubeconfig file", "kube-proxy uses in-cluster credentials"))
 	}
 	p, err := hostProxyPath(env.Root, kubeconfig)
 	if err != nil {
-		return append(out, skip(Name, "kubelet.proxy-kubeconfig-permissions", "kube-proxy kubeconfig not on the host",
-			fmt.Sprintf("%s (%s) is inside the kube-proxy container and not found under the host root", kubeconfig, kubeconfigSrc), cis("4.1.3")))
+		return append(out, skip(kubeconfigE, "kube-proxy kubeconfig not on the host",
+			fmt.Sprintf("%s (%s) is inside the kube-proxy container and not found under the host root", kubeconfig, kubeconfigSrc)))
 	}
-	return append(out, CheckFile(env.Root, FileCheck{Probe: Name, ID: "kubelet.proxy-kubeconfig", What: "kube-proxy kubeconfig",
-		Path: p, MaxMode: 0o600, ModeRef: cis("4.1.3"), OwnerRef: cis("4.1.4"), Severity: finding.Medium})...)
+	return append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.proxy-kubeconfig", What: whatProxyKubeconfig, Path: p, MaxMode: 0o600})...)
 }
 
 func findProxy(root *hostfs.Root) (int, []string) {
