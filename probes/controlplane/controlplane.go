@@ -15,6 +15,7 @@ import (
 
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
@@ -176,25 +177,29 @@ func parseFlags(argv []string) map[string]string {
 
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if env.Role != probes.ControlPlane {
-		return []finding.Finding{{ID: "controlplane.role", Probe: Name, Status: finding.Skip, Severity: finding.Info,
-			Title: "Not a control-plane node", Message: "the control-plane checks apply to control-plane nodes only",
-			References: []string{cis("1")}, Evidence: map[string]string{"role": string(env.Role)}}}
+		f := catalog.Get("controlplane.role").Finding(finding.Skip, "the control-plane checks apply to control-plane nodes only")
+		f.Title, f.Evidence["role"] = "Not a control-plane node", string(env.Role)
+		return []finding.Finding{f}
 	}
 	var out []finding.Finding
 	for _, c := range components {
 		p := path.Join(manifestDir, c.name+".yaml")
 		if !env.Root.Exists(p) {
-			out = append(out, finding.Finding{ID: "controlplane." + c.name, Probe: Name, Status: finding.Skip, Severity: finding.Info,
-				Title: c.name + " has no static pod", Message: p + " does not exist (the component may run elsewhere)",
-				References: []string{cis(c.modeRef)}, Evidence: map[string]string{"file": p}})
+			// The skip cites the manifest's permission check, which it stands
+			// in for, rather than the input entry's section reference.
+			f := catalog.Get("controlplane."+c.name).Finding(finding.Skip, p+" does not exist (the component may run elsewhere)")
+			f.Severity, f.Title, f.Remediation = finding.Info, c.name+" has no static pod", ""
+			f.References = catalog.Get("controlplane." + c.name + "-manifest-permissions").Refs()
+			f.Evidence["file"] = p
+			out = append(out, f)
 			continue
 		}
 		out = append(out, kubelet.CheckFile(env.Root, kubelet.FileCheck{ID: "controlplane." + c.name + "-manifest",
-			What: c.name + " manifest", Path: p, MaxMode: 0o600, ModeRef: cis(c.modeRef), OwnerRef: cis(c.ownRef)})...)
+			What: c.name + " manifest", Path: p, MaxMode: 0o600})...)
 		flags, err := readFlags(env.Root, p, c.name)
 		if err != nil {
 			f := finding.ErrorFinding(Name, "controlplane."+c.name, c.name+" manifest could not be read", err)
-			f.References = []string{cis("1")}
+			f.References = catalog.Get("controlplane." + c.name).Refs()
 			out = append(out, f)
 			continue
 		}
@@ -211,39 +216,40 @@ func judge(comp, manifest string, fc flagCheck, flags map[string]string) finding
 	if !set {
 		v, src = fc.def, comp+" default (flag not set)"
 	}
-	f := finding.Finding{ID: "controlplane." + fc.id, Probe: Name, Severity: fc.sev, Title: fc.title,
-		References: []string{cis(fc.ref)},
-		Evidence:   map[string]string{"manifest": manifest, fc.flag: v, fc.flag + ".source": src}}
 	shown := v
 	if shown == "" {
 		shown = `""`
 	}
-	f.Message = fmt.Sprintf("%s --%s is %s (%s)", comp, fc.flag, shown, src)
+	f := catalog.Get("controlplane."+fc.id).Finding(finding.Fail, fmt.Sprintf("%s --%s is %s (%s)", comp, fc.flag, shown, src))
+	f.Evidence = map[string]string{"manifest": manifest, fc.flag: v, fc.flag + ".source": src}
+	f.Remediation = fmt.Sprintf(f.Remediation, manifest)
 	if fc.ok(v, set, flags) {
-		f.Status = finding.Pass
-	} else {
-		f.Status, f.Remediation = finding.Fail, "Set "+fc.fix+" in "+manifest+"."
+		f.Status, f.Remediation = finding.Pass, ""
 	}
 	return f
+}
+
+// kubeconfigs are the control plane's kubeconfig files, each with its own
+// CIS ids under the one pair of checks.
+var kubeconfigs = []struct{ file, mode, own string }{
+	{"/etc/kubernetes/admin.conf", "1.1.13", "1.1.14"},
+	{"/etc/kubernetes/super-admin.conf", "1.1.13", "1.1.14"},
+	{"/etc/kubernetes/scheduler.conf", "1.1.15", "1.1.16"},
+	{"/etc/kubernetes/controller-manager.conf", "1.1.17", "1.1.18"},
 }
 
 // fileChecks are CIS 1.1.13-1.1.21: kubeconfigs and PKI.
 func fileChecks(root *hostfs.Root) []finding.Finding {
 	var out []finding.Finding
-	for _, k := range []struct{ file, mode, own string }{
-		{"/etc/kubernetes/admin.conf", "1.1.13", "1.1.14"},
-		{"/etc/kubernetes/super-admin.conf", "1.1.13", "1.1.14"},
-		{"/etc/kubernetes/scheduler.conf", "1.1.15", "1.1.16"},
-		{"/etc/kubernetes/controller-manager.conf", "1.1.17", "1.1.18"},
-	} {
-		out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: "controlplane.kubeconfig", What: "Control-plane kubeconfig",
+	for _, k := range kubeconfigs {
+		out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: "controlplane.kubeconfig", What: whatKubeconfig,
 			Path: k.file, MaxMode: 0o600, ModeRef: cis(k.mode), OwnerRef: cis(k.own), Optional: true})...)
 	}
-	for _, pat := range []struct{ glob, id, ref string }{
-		{"/etc/kubernetes/pki/*.crt", "controlplane.pki-cert", "1.1.20"},
-		{"/etc/kubernetes/pki/etcd/*.crt", "controlplane.pki-cert", "1.1.20"},
-		{"/etc/kubernetes/pki/*.key", "controlplane.pki-key", "1.1.21"},
-		{"/etc/kubernetes/pki/etcd/*.key", "controlplane.pki-key", "1.1.21"},
+	for _, pat := range []struct{ glob, id string }{
+		{"/etc/kubernetes/pki/*.crt", "controlplane.pki-cert"},
+		{"/etc/kubernetes/pki/etcd/*.crt", "controlplane.pki-cert"},
+		{"/etc/kubernetes/pki/*.key", "controlplane.pki-key"},
+		{"/etc/kubernetes/pki/etcd/*.key", "controlplane.pki-key"},
 	} {
 		files, err := root.Glob(pat.glob)
 		if err != nil {
@@ -251,9 +257,7 @@ func fileChecks(root *hostfs.Root) []finding.Finding {
 			continue
 		}
 		for _, f := range files {
-			// Ownership of all PKI files is CIS 1.1.19.
-			out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: pat.id, What: "PKI file",
-				Path: f, MaxMode: 0o600, ModeRef: cis(pat.ref), OwnerRef: cis("1.1.19")})...)
+			out = append(out, kubelet.CheckFile(root, kubelet.FileCheck{ID: pat.id, What: "PKI file", Path: f, MaxMode: 0o600})...)
 		}
 	}
 	return out
