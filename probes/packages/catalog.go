@@ -7,23 +7,33 @@ import (
 
 func init() { catalog.Register(checks...) }
 
-// checks describes every check of the probe (see probes/model/catalog).
+const (
+	condition = "SecurityUpdatesPending"
+	runbook   = "nodeguardsecurityupdatespending"
+)
+
+// patchRefs are the references of every patch-level check.
+var patchRefs = []string{"CIS Distribution Independent Linux 1.8", "Kubernetes security guidance 4.1"}
+
+// checks describes every check of the probe (see probes/model/catalog). The
+// probe reads references, fixed titles and remediations here; the policy
+// sets the severities, except that of updates of unknown security. The
+// inventory and security-updates remediations here are the general advice:
+// findings give the host's package manager's commands.
 var checks = []catalog.Entry{
 	{ID: IDInput, Probe: Name, Title: "Package data could be read", Severity: finding.High, Kind: catalog.Input,
-		Condition: "SecurityUpdatesPending", Runbook: "nodeguardchecksfailing"},
+		Condition: condition, Runbook: "nodeguardchecksfailing",
+		Remediation: "Repair or regenerate the file (apt-get update, dnf makecache or apk update refresh package metadata); it was left out of the counts."},
 	{ID: IDVulnerability, Probe: Name, Title: "Known vulnerabilities (OSV advisory bundle)", Severity: finding.High,
-		References: patchRefs, Condition: "SecurityUpdatesPending", Runbook: "nodeguardsecurityupdatespending",
-		Remediation: "Upgrade the affected packages to a fixed version."},
-	{ID: "packages.inventory", Probe: Name, Title: "Package inventory and list freshness", Severity: finding.Info,
-		References: []string{"CIS Distribution Independent Linux 1.8", "Kubernetes security guidance 4.1"},
-		Condition:  "SecurityUpdatesPending", Runbook: "nodeguardsecurityupdatespending",
+		References: patchRefs, Condition: condition, Runbook: runbook,
+		Remediation: "Upgrade the package to a fixed version."},
+	{ID: IDInventory, Probe: Name, Title: "Package inventory and list freshness", Severity: finding.Info,
+		References: patchRefs, Condition: condition, Runbook: runbook,
 		Remediation: "Refresh the package lists (apt-get update, dnf makecache or apk update)."},
-	{ID: "packages.reboot-required", Probe: Name, Title: "Reboot required", Severity: finding.Medium,
-		References: []string{"CIS Distribution Independent Linux 1.8", "Kubernetes security guidance 4.1"},
-		Condition:  "SecurityUpdatesPending", Runbook: "nodeguardsecurityupdatespending",
+	{ID: IDRebootRequired, Probe: Name, Title: "Reboot required", Severity: finding.Medium,
+		References: patchRefs, Condition: condition, Runbook: runbook,
 		Remediation: "Drain the node (kubectl drain), reboot it, and uncordon it."},
-	{ID: "packages.security-updates", Probe: Name, Title: "Security updates pending", Severity: finding.Low,
-		References: []string{"CIS Distribution Independent Linux 1.8", "Kubernetes security guidance 4.1"},
-		Condition:  "SecurityUpdatesPending", Runbook: "nodeguardsecurityupdatespending",
+	{ID: IDSecurityUpdates, Probe: Name, Title: "Security updates pending", Severity: finding.Low,
+		References: patchRefs, Condition: condition, Runbook: runbook,
 		Remediation: "Install the updates and drain and reboot the node if the kernel or the C library changed."},
 }

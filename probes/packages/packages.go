@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -49,12 +50,11 @@ const (
 	ValueRebootRequired  = "required"          // IDRebootRequired: 1 or 0
 )
 
-// References of the checks.
-var (
-	refPatch  = "CIS Distribution Independent Linux 1.8"
-	refGuide  = "Kubernetes security guidance 4.1"
-	patchRefs = []string{refPatch, refGuide}
-)
+// newFinding starts a finding with its check's references from the
+// catalogue; the caller sets status, severity and title.
+func newFinding(id string) finding.Finding {
+	return finding.Finding{ID: id, Probe: Name, References: catalog.Get(id).Refs(), Evidence: map[string]string{}}
+}
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{now: time.Now} }) }
 
@@ -311,7 +311,7 @@ func problemFinding(pr deb.Problem) finding.Finding {
 		f.Severity = finding.Low
 		f.Remediation = "Run apt-get update, which removes lists of sources that are no longer configured."
 	} else {
-		f.Remediation = "Repair or regenerate the file (apt-get update, dnf makecache or apk update refresh package metadata); it was left out of the counts."
+		f.Remediation = catalog.Get(IDInput).Remediation
 	}
 	f.Evidence = map[string]string{"file": pr.File}
 	return f
@@ -329,12 +329,12 @@ func listsAge(inv *inventory, now time.Time) (time.Duration, bool) {
 }
 
 func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) finding.Finding {
-	f := finding.Finding{ID: IDInventory, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-		Title: "Package inventory", References: patchRefs,
-		Evidence: map[string]string{
-			"distribution": d.String(), "package_manager": inv.manager, "database": inv.db,
-			"packages": strconv.Itoa(len(inv.packages)),
-		}}
+	f := newFinding(IDInventory)
+	f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "Package inventory"
+	f.Evidence = map[string]string{
+		"distribution": d.String(), "package_manager": inv.manager, "database": inv.db,
+		"packages": strconv.Itoa(len(inv.packages)),
+	}
 	f.Message = fmt.Sprintf("%s: %d packages installed (%s)", d, len(inv.packages), inv.manager)
 	switch inv.manager {
 	case "dpkg":
@@ -411,7 +411,7 @@ func dedupe(s []string) []string {
 }
 
 func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding {
-	f := finding.Finding{ID: IDSecurityUpdates, Probe: Name, References: patchRefs, Evidence: map[string]string{}}
+	f := newFinding(IDSecurityUpdates)
 	for k, v := range inv.evidence {
 		f.Evidence[k] = v
 	}
@@ -472,7 +472,8 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 	}
 	switch {
 	case !inv.securityKnown && len(inv.updates) > 0:
-		f.Status, f.Severity = finding.Fail, finding.Low
+		// The policy's severity is for security updates, not for these.
+		f.Status, f.Severity = finding.Fail, catalog.Get(IDSecurityUpdates).Severity
 		f.Title = "Updates pending, security unknown"
 		f.Message = fmt.Sprintf("%d upgradable packages (%s); %s metadata does not say which updates fix security issues (security unknown; the osvBundle policy matches advisories)",
 			len(inv.updates), f.Evidence["packages"], inv.manager)
@@ -483,7 +484,7 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 		f.Message = fmt.Sprintf("no upgradable packages; %s metadata has no security information (security unknown)", inv.manager)
 	case sec > 0 || len(inv.masked) > 0:
 		f.Status, f.Severity = finding.Fail, pol.SecurityUpdatesSeverity
-		f.Title = "Security updates pending"
+		f.Title = catalog.Get(IDSecurityUpdates).Title
 		f.Message = fmt.Sprintf("%d of %d upgradable packages have security updates (%s)", sec, len(inv.updates), f.Evidence["security_packages"])
 		if len(inv.masked) > 0 {
 			f.Message += fmt.Sprintf("; %d more have a newer security version that %s keeps from being installed (%s)",
@@ -547,23 +548,23 @@ func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []f
 		}
 		sort.Strings(ids)
 		sort.Strings(cves)
-		f := finding.Finding{ID: IDVulnerability, Probe: Name, Status: finding.Fail, Severity: pol.VulnerabilitySeverity,
-			Title:       "Installed package has known vulnerabilities",
-			Message:     fmt.Sprintf("%s %s (%s) is affected by %s", k.name, k.version, limitNames(bs, pol.MaxNames), strings.Join(dedupe(ids), ", ")),
-			Remediation: "Upgrade the package to a fixed version.",
-			References:  patchRefs,
-			Evidence: map[string]string{
-				"source": k.name, "version": k.version, "packages": limitNames(bs, pol.MaxNames),
-				"advisories": strings.Join(dedupe(ids), ","), "cves": strings.Join(dedupe(cves), ","),
-				"fixed": strings.Join(dedupe(sortStrings(fixed)), ","), "ecosystem": eco,
-			}}
+		f := newFinding(IDVulnerability)
+		f.Status, f.Severity, f.Title = finding.Fail, pol.VulnerabilitySeverity, "Installed package has known vulnerabilities"
+		f.Message = fmt.Sprintf("%s %s (%s) is affected by %s", k.name, k.version, limitNames(bs, pol.MaxNames), strings.Join(dedupe(ids), ", "))
+		f.Remediation = catalog.Get(IDVulnerability).Remediation
+		f.Evidence = map[string]string{
+			"source": k.name, "version": k.version, "packages": limitNames(bs, pol.MaxNames),
+			"advisories": strings.Join(dedupe(ids), ","), "cves": strings.Join(dedupe(cves), ","),
+			"fixed": strings.Join(dedupe(sortStrings(fixed)), ","), "ecosystem": eco,
+		}
 		out = append(out, f)
 	}
 	if len(out) == 0 {
-		out = append(out, finding.Finding{ID: IDVulnerability, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-			Title:      "No known vulnerabilities in installed packages",
-			Message:    fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), p.osvDB.Len(), eco),
-			References: patchRefs, Evidence: map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(p.osvDB.Len())}})
+		f := newFinding(IDVulnerability)
+		f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No known vulnerabilities in installed packages"
+		f.Message = fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), p.osvDB.Len(), eco)
+		f.Evidence = map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(p.osvDB.Len())}
+		out = append(out, f)
 	}
 	if errs > 0 {
 		out = append(out, finding.ErrorFinding(Name, IDVulnerability, "Some versions could not be compared",

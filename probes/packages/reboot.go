@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
@@ -76,11 +77,12 @@ func newer(manager string, a, b string) bool {
 }
 
 func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Finding {
-	f := finding.Finding{ID: IDRebootRequired, Probe: Name, References: patchRefs, Evidence: map[string]string{}}
+	f := newFinding(IDRebootRequired)
+	e := catalog.Get(IDRebootRequired)
 	fail := func(title, msg string) finding.Finding {
 		f.Status, f.Severity, f.Title, f.Message = finding.Fail, pol.RebootRequiredSeverity, title, msg
 		f.SetBool(ValueRebootRequired, true)
-		f.Remediation = "Drain the node (kubectl drain), reboot it, and uncordon it."
+		f.Remediation = e.Remediation
 		return f
 	}
 	running := ""
@@ -112,7 +114,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 				msg += " (" + f.Evidence["packages"] + ")"
 			}
 		}
-		return fail("Reboot required", msg)
+		return fail(e.Title, msg)
 	}
 	if running != "" && newest != nil {
 		known := false
@@ -124,7 +126,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 		if known {
 			if newest.release != running {
 				f.Evidence["reason"] = "kernel"
-				return fail("Reboot required: newer kernel installed",
+				return fail(e.Title+": newer kernel installed",
 					fmt.Sprintf("the node runs kernel %s but %s (%s %s) is installed", running, newest.release, newest.pkg, newest.version))
 			}
 			f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No reboot required"
