@@ -15,6 +15,7 @@ import (
 
 	"github.com/nodeguard/nodeguard/bpf/sockiter"
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -28,13 +29,6 @@ const (
 	IDListener = "ports.listener"
 	IDOwners   = "ports.owners"
 	IDSockets  = "ports.sockets"
-)
-
-var (
-	guidanceRef = "Kubernetes security guidance 5.4.1"
-	// guidanceRefs is shared by every finding; its capacity equals its
-	// length, so an append by a consumer copies rather than writes into it.
-	guidanceRefs = []string{guidanceRef}
 )
 
 // addrString formats the few distinct addresses a host listens on once each.
@@ -114,7 +108,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			fmt.Errorf("the file descriptors of %d process(es) could not be read (permission denied); "+
 				"listeners they own are reported without a process", owners.denied))
 		f.Severity = finding.Medium
-		f.Remediation = "Run nodeguard as root, or with CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, with the host's PID namespace (hostPID: true)."
+		f.Remediation = catalog.Get(IDOwners).Remediation
 		f.Evidence = map[string]string{"processes": strconv.Itoa(owners.denied)}
 		out = append(out, f)
 	}
@@ -237,7 +231,7 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener) finding.Finding {
 	f := finding.Finding{
 		ID: IDListener, Probe: Name,
-		References: guidanceRefs,
+		References: listenerEntry.References,
 		Evidence:   evidence(l),
 	}
 	// The message starts with the listener's description; it is built in
@@ -278,7 +272,7 @@ func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener) 
 		f.Status = finding.Fail
 		f.Title = "Unexpected open port"
 		f.Message = message(" is not in the port table of a ", string(role), " node")
-		f.Remediation = "Stop or rebind the service, or, if it is meant to be there, allow it in the policy file (ports.allow)."
+		f.Remediation = listenerEntry.Remediation
 	}
 	return f
 }
