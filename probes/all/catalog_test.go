@@ -95,7 +95,6 @@ func TestCatalogueEntries(t *testing.T) {
 // modes and owners its files need in its .modes file (probetest.ModesFile),
 // and policies it is also judged by in .golden/<variant>.policy.yaml.
 var fixtureDebt = map[string]string{
-	"kubelet.unknown-fields": "no pass: only a config file with unknown fields yields a finding (probes/kubelet/testdata/loose fails)",
 }
 
 // TestEveryEntryHasFixtures: each check passes on some fixture host and

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -56,15 +57,38 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		// error finding above says why.
 		return append(out, proxyChecks(env)...)
 	}
-	for file, msg := range e.Unknown {
-		f := catalog.Get(IDUnknownFields).Finding(finding.Fail,
-			fmt.Sprintf("%s: %s; the kubelet ignores these fields, so they change nothing", file, msg))
-		f.Evidence["file"] = file
-		out = append(out, f)
-	}
+	out = append(out, unknownFieldChecks(e)...)
 	out = append(out, fileChecks(env, e)...)
 	out = append(out, configChecks(pol, e)...)
 	out = append(out, proxyChecks(env)...)
+	return out
+}
+
+// unknownFieldChecks fails each config file with fields the kubelet ignores
+// (in file order, for a stable report), and passes when the files it reads
+// have none.
+func unknownFieldChecks(e *Effective) []finding.Finding {
+	entry := catalog.Get(IDUnknownFields)
+	files := append([]string{e.ConfigFile}, e.DropIns...)
+	if e.ConfigFile == "" {
+		files = e.DropIns
+	}
+	if len(files) == 0 {
+		return nil // no config file: nothing can be misspelt
+	}
+	if len(e.Unknown) == 0 {
+		f := entry.Finding(finding.Pass, fmt.Sprintf("every field of %s is one the kubelet reads", strings.Join(files, ", ")))
+		f.Severity = finding.Info
+		f.Title = "Kubelet config files have no fields the kubelet ignores"
+		return []finding.Finding{f}
+	}
+	var out []finding.Finding
+	for _, file := range slices.Sorted(maps.Keys(e.Unknown)) {
+		f := entry.Finding(finding.Fail,
+			fmt.Sprintf("%s: %s; the kubelet ignores these fields, so they change nothing", file, e.Unknown[file]))
+		f.Evidence["file"] = file
+		out = append(out, f)
+	}
 	return out
 }
 
