@@ -94,8 +94,7 @@ func TestCatalogueEntries(t *testing.T) {
 // reason no fixture tree can show it. It may only shrink. A tree declares the
 // modes and owners its files need in its .modes file (probetest.ModesFile),
 // and policies it is also judged by in .golden/<variant>.policy.yaml.
-var fixtureDebt = map[string]string{
-}
+var fixtureDebt = map[string]string{}
 
 // TestEveryEntryHasFixtures: each check passes on some fixture host and
 // fails on another (an input check: reads on one, errors on another; a
