@@ -119,6 +119,12 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		return append(out, f)
 	}
 	for _, pr := range inv.problems {
+		if pr.Orphan {
+			// A source removed without apt-get update since leaves its
+			// lists behind; apt ignores them, and so does the judgement.
+			env.Log.Debug().Str("file", pr.File).Msg("ignoring the package list of a source that is no longer configured, as apt does")
+			continue
+		}
 		out = append(out, problemFinding(pr))
 	}
 	now := p.now()
@@ -304,15 +310,8 @@ func fileID(p string, fi fs.FileInfo) deb.FileID {
 }
 
 func problemFinding(pr deb.Problem) finding.Finding {
-	title := "Package data could not be read"
-	f := finding.ErrorFinding(Name, IDInput, title, pr)
-	if pr.Orphan {
-		f.Title = "Package list of an unconfigured source"
-		f.Severity = finding.Low
-		f.Remediation = "Run apt-get update, which removes lists of sources that are no longer configured."
-	} else {
-		f.Remediation = catalog.Get(IDInput).Remediation
-	}
+	f := finding.ErrorFinding(Name, IDInput, "Package data could not be read", pr)
+	f.Remediation = catalog.Get(IDInput).Remediation
 	f.Evidence = map[string]string{"file": pr.File}
 	return f
 }

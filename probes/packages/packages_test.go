@@ -238,6 +238,23 @@ func TestNoPackageDatabase(t *testing.T) {
 	}
 }
 
+// TestOrphanListIgnored: the list of a source removed without apt-get update
+// since is what apt ignores, so it is no finding at all.
+func TestOrphanListIgnored(t *testing.T) {
+	dir := copyTree(t, "testdata/debian")
+	orphan := "var/lib/apt/lists/old.example.org_debian_dists_buster_main_binary-amd64_Packages"
+	if err := os.WriteFile(filepath.Join(dir, orphan), []byte("Package: x\nVersion: 1\n\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := run(t, newProbe(t, dir), dir, nil)
+	if in := byID(fs, IDInput); len(in) != 0 {
+		t.Errorf("a list apt ignores gave input findings: %+v", in)
+	}
+	if len(byID(fs, IDSecurityUpdates)) != 1 || len(byID(fs, IDInventory)) != 1 {
+		t.Errorf("the host was not judged: %+v", fs)
+	}
+}
+
 // TestBadInput: each broken input is an error finding naming the file; the
 // rest of the host is still judged.
 func TestBadInput(t *testing.T) {
@@ -256,9 +273,6 @@ func TestBadInput(t *testing.T) {
 		{"unknown compression", func(t *testing.T, dir string) {
 			os.Rename(filepath.Join(dir, sec), filepath.Join(dir, strings.TrimSuffix(sec, ".lz4")+".lzo"))
 		}, "/" + strings.TrimSuffix(sec, ".lz4") + ".lzo", "unknown compression"},
-		{"orphan list", func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, lists+"old.example.org_debian_dists_buster_main_binary-amd64_Packages"), []byte("Package: x\nVersion: 1\n\n"), 0o644)
-		}, "/" + lists + "old.example.org_debian_dists_buster_main_binary-amd64_Packages", "no longer configured"},
 		{"bogus version in a list", func(t *testing.T, dir string) {
 			var b bytes.Buffer
 			w := lz4.NewWriter(&b)
