@@ -64,14 +64,6 @@ var ConditionTypes = []ConditionType{
 // only while at least one of them ran.
 func (ct ConditionType) Probes() []string { return catalog.Probes(string(ct.Type)) }
 
-// feeds reports whether finding f counts towards condition t, by its
-// catalogue entry; an id without one feeds nothing (probes/all's tests
-// keep every emitted id catalogued).
-func feeds(f finding.Finding, t corev1.NodeConditionType) bool {
-	e, ok := catalog.Lookup(f.ID)
-	return ok && e.Condition == string(t)
-}
-
 func conditionType(t corev1.NodeConditionType) *ConditionType {
 	for i := range ConditionTypes {
 		if ConditionTypes[i].Type == t {
@@ -110,6 +102,29 @@ func Verdicts(rep *finding.Report) map[corev1.NodeConditionType]Verdict {
 	for _, p := range rep.Probes {
 		ran[p.Name] = true
 	}
+	// One catalogue lookup per finding, not one per finding and condition:
+	// a node with 10,000 listeners has as many findings.
+	type problems struct{ fails, errs []finding.Finding }
+	byCond := map[corev1.NodeConditionType]*problems{}
+	for _, f := range rep.Findings {
+		failing := f.Status == finding.Fail && f.Severity.Rank() > finding.Info.Rank()
+		if !failing && f.Status != finding.Error {
+			continue
+		}
+		e, ok := catalog.Lookup(f.ID)
+		if !ok || e.Condition == "" {
+			continue
+		}
+		t := corev1.NodeConditionType(e.Condition)
+		if byCond[t] == nil {
+			byCond[t] = &problems{}
+		}
+		if failing {
+			byCond[t].fails = append(byCond[t].fails, f)
+		} else {
+			byCond[t].errs = append(byCond[t].errs, f)
+		}
+	}
 	out := map[corev1.NodeConditionType]Verdict{}
 	for _, ct := range ConditionTypes {
 		mine := map[string]bool{}
@@ -122,16 +137,8 @@ func Verdicts(rep *finding.Report) map[corev1.NodeConditionType]Verdict {
 			continue
 		}
 		var fails, errs []finding.Finding
-		for _, f := range rep.Findings {
-			if !mine[f.Probe] || !feeds(f, ct.Type) {
-				continue
-			}
-			switch {
-			case f.Status == finding.Fail && f.Severity.Rank() > finding.Info.Rank():
-				fails = append(fails, f)
-			case f.Status == finding.Error:
-				errs = append(errs, f)
-			}
+		if pr := byCond[ct.Type]; pr != nil {
+			fails, errs = pr.fails, pr.errs
 		}
 		switch {
 		case len(fails) > 0:
