@@ -78,6 +78,8 @@ type Probe interface {
 	Name() string
 	// Run performs the checks. A probe reports trouble as error findings;
 	// it does not return errors, so one broken input never hides the others.
+	// The probe may keep the returned slice as a cache for its next run:
+	// callers copy the findings before changing them.
 	Run(ctx context.Context, env *Env) []finding.Finding
 }
 

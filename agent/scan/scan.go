@@ -50,31 +50,42 @@ func (s *Scanner) Scan(ctx context.Context) *finding.Report {
 		Node: s.Node, Role: string(r), RoleReason: reason,
 		HostRoot: s.Root.Path(), ScannedAt: now().UTC(),
 	}
-	var mu sync.Mutex
+	// Each probe's findings are kept apart and copied once into the report,
+	// in probe order: a probe may keep the slice it returns as a cache (ports
+	// reuses 10,000 verdicts while no socket changes), so it is never
+	// modified in place.
+	results := make([][]finding.Finding, len(s.Probes))
+	rep.Probes = make([]finding.ProbeRun, len(s.Probes))
 	var wg sync.WaitGroup
-	for _, p := range s.Probes {
-		wg.Add(1)
-		go func(p probes.Probe) {
-			defer wg.Done()
+	for i, p := range s.Probes {
+		wg.Go(func() {
 			start := time.Now()
 			fs := runProbe(ctx, p, env)
 			run := finding.ProbeRun{Name: p.Name(), DurationSeconds: time.Since(start).Seconds()}
 			for i := range fs {
-				if fs[i].Probe == "" {
-					fs[i].Probe = p.Name()
-				}
 				if fs[i].Status == finding.Error {
 					run.Errors++
 					s.Log.Warn().Str("probe", p.Name()).Str("id", fs[i].ID).Msg(fs[i].Message)
 				}
 			}
-			mu.Lock()
-			rep.Findings = append(rep.Findings, fs...)
-			rep.Probes = append(rep.Probes, run)
-			mu.Unlock()
-		}(p)
+			results[i], rep.Probes[i] = fs, run
+		})
 	}
 	wg.Wait()
+	n := 0
+	for _, fs := range results {
+		n += len(fs)
+	}
+	rep.Findings = make([]finding.Finding, 0, n)
+	for i, fs := range results {
+		start := len(rep.Findings)
+		rep.Findings = append(rep.Findings, fs...)
+		for j := start; j < len(rep.Findings); j++ {
+			if rep.Findings[j].Probe == "" {
+				rep.Findings[j].Probe = s.Probes[i].Name()
+			}
+		}
+	}
 	rep.Finalize()
 	return rep
 }

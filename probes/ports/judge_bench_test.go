@@ -16,6 +16,8 @@ func BenchmarkJudge(b *testing.B) {
 		Owners: []*Process{{PID: 4242, Name: "listeners", Exe: "/tmp/listeners"}}}
 	b.ReportAllocs()
 	for b.Loop() {
-		judge(pol, nil, probes.Worker, l)
+		ev := socketEvidence(&l.Socket)
+		addOwnerEvidence(ev, l)
+		judge(pol, nil, probes.Worker, l, ev)
 	}
 }

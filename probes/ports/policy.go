@@ -286,13 +286,15 @@ func (p *Policy) Judge(role probes.Role, agent []probes.Listener, l *Listener) V
 // listener allowed on loopback but bound to 0.0.0.0 can be called out as
 // "bound wider than allowed" rather than merely "unexpected".
 func (r *Rule) matchParts(role probes.Role, l *Listener) (service, address bool) {
+	// The port first: it is the cheapest test and rules out almost every
+	// rule, and Judge tries every rule against each of 10,000 listeners.
+	if !r.Ports.contains(l.Port) {
+		return false, false
+	}
 	if len(r.Roles) > 0 && !containsRole(r.Roles, role) {
 		return false, false
 	}
 	if r.Protocol != "any" && r.Protocol != l.Protocol {
-		return false, false
-	}
-	if !r.Ports.contains(l.Port) {
 		return false, false
 	}
 	if len(r.Processes) > 0 && !r.matchesProcess(l) {

@@ -59,7 +59,7 @@ func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
 // has not changed, a rescan only checks that the owning processes still live
 // instead of walking every fd of every process again.
 type Probe struct {
-	cacheKey []uint64
+	cacheKey map[uint64]struct{} // the socket inodes cache was walked for
 	cache    *ownerScan
 
 	// The last verdicts, reused while sockets, owners, role and policy are
@@ -97,6 +97,12 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
 			fmt.Errorf("reading the host's socket tables: %w", err)))
 	}
+	var evidences []map[string]string
+	if early != nil {
+		// While the owner walk still runs on another core, this one builds
+		// what each finding says about its socket alone.
+		evidences = socketEvidences(socks)
+	}
 	owners, reused, err := p.owners(env, socks, early)
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
@@ -116,13 +122,23 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	pol := policy.Section[Policy](env.Policy, Name)
 	if reused && p.lastVerdicts != nil && env.Role == p.lastRole && pol == p.lastPolicy &&
 		slices.Equal(env.AgentListeners, p.lastAgent) {
-		return append(out, p.lastVerdicts...)
+		return appendVerdicts(out, p.lastVerdicts)
 	}
-	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, owners)
+	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, evidences, owners)
 	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, env.Role, pol
 	p.lastAgent = slices.Clone(env.AgentListeners)
 	if owners != p.cache {
 		p.lastVerdicts = nil // not cacheable: the owner walk failed or was partial
+	}
+	return appendVerdicts(out, verdicts)
+}
+
+// appendVerdicts returns out and verdicts as one slice. Usually out is empty
+// and verdicts is returned as it is, not copied: callers do not modify a
+// probe's findings (the scanner copies them into the report once).
+func appendVerdicts(out, verdicts []finding.Finding) []finding.Finding {
+	if len(out) == 0 {
+		return verdicts
 	}
 	return append(out, verdicts...)
 }
@@ -130,13 +146,10 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 // owners returns the owners of socks, reusing the last walk when the socket
 // set is the same and every owning process is still the same process.
 func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult) (_ *ownerScan, reused bool, _ error) {
-	key := make([]uint64, len(socks))
 	want := make(map[uint64]struct{}, len(socks))
-	for i, s := range socks {
-		key[i] = s.Inode
+	for _, s := range socks {
 		want[s.Inode] = struct{}{}
 	}
-	slices.Sort(key)
 	if early != nil {
 		r := <-early
 		if r.err != nil {
@@ -144,10 +157,10 @@ func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult
 			return nil, false, r.err
 		}
 		r.scan.limit(env.Root, want)
-		p.cache, p.cacheKey = r.scan, key
+		p.cache, p.cacheKey = r.scan, want
 		return r.scan, false, nil
 	}
-	if p.cache != nil && slices.Equal(key, p.cacheKey) && p.cache.denied == 0 {
+	if p.cache != nil && sameSet(want, p.cacheKey) && p.cache.denied == 0 {
 		valid := true
 		for _, proc := range p.cache.procs {
 			if !processUnchanged(env.Root, proc) {
@@ -164,8 +177,21 @@ func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult
 		p.cache = nil
 		return nil, false, err
 	}
-	p.cache, p.cacheKey = res, key
+	p.cache, p.cacheKey = res, want
 	return res, false, nil
+}
+
+// sameSet tells whether a and b hold the same inodes.
+func sameSet(a, b map[uint64]struct{}) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for ino := range a {
+		if _, ok := b[ino]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // sockets lists the host's sockets through sock_diag when the agent shares
@@ -198,8 +224,10 @@ type ownerResult struct {
 // across cores: 10,000 listeners take about 7.5 ms of one core.
 const judgeParallelMin = 1024
 
-// judgeAll judges every socket, in order.
-func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []Socket, owners *ownerScan) []finding.Finding {
+// judgeAll judges every socket, in order. evidences, when not nil, holds each
+// socket's evidence so far (socketEvidences).
+func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []Socket,
+	evidences []map[string]string, owners *ownerScan) []finding.Finding {
 	verdicts := make([]finding.Finding, len(socks))
 	judgeRange := func(lo, hi int) {
 		var l listener
@@ -211,7 +239,14 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 					l.Owners = append(l.Owners, proc)
 				}
 			}
-			verdicts[i] = judge(pol, agent, role, &l)
+			var ev map[string]string
+			if evidences != nil {
+				ev = evidences[i]
+			} else {
+				ev = socketEvidence(&l.Socket)
+			}
+			addOwnerEvidence(ev, &l)
+			verdicts[i] = judge(pol, agent, role, &l, ev)
 		}
 	}
 	parts := 1
@@ -227,12 +262,12 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 	return verdicts
 }
 
-// judge turns one listener into its finding.
-func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener) finding.Finding {
+// judge turns one listener into its finding, with evidence ev.
+func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener, ev map[string]string) finding.Finding {
 	f := finding.Finding{
 		ID: IDListener, Probe: Name,
 		References: listenerEntry.References,
-		Evidence:   evidence(l),
+		Evidence:   ev,
 	}
 	// The message starts with the listener's description; it is built in
 	// one buffer on the stack, as this runs once per socket.
@@ -295,14 +330,29 @@ func appendDescription(b []byte, l *listener) []byte {
 	return b
 }
 
-func evidence(l *listener) map[string]string {
+// socketEvidences makes socketEvidence for every socket.
+func socketEvidences(socks []Socket) []map[string]string {
+	evs := make([]map[string]string, len(socks))
+	for i := range socks {
+		evs[i] = socketEvidence(&socks[i])
+	}
+	return evs
+}
+
+// socketEvidence is what a listener's evidence says about its socket.
+func socketEvidence(s *Socket) map[string]string {
 	ev := make(map[string]string, 8)
-	ev["protocol"] = l.Protocol
-	ev["address"] = addrString(l.Addr)
-	ev["port"] = strconv.Itoa(int(l.Port))
-	ev["inode"] = strconv.FormatUint(l.Inode, 10)
+	ev["protocol"] = s.Protocol
+	ev["address"] = addrString(s.Addr)
+	ev["port"] = strconv.Itoa(int(s.Port))
+	ev["inode"] = strconv.FormatUint(s.Inode, 10)
+	return ev
+}
+
+// addOwnerEvidence adds what the listener's owners say to ev.
+func addOwnerEvidence(ev map[string]string, l *listener) {
 	if len(l.Owners) == 0 {
-		return ev
+		return
 	}
 	o := l.Owners[0]
 	ev["pid"] = o.pidString()
@@ -320,5 +370,4 @@ func evidence(l *listener) map[string]string {
 		}
 		ev["pids"] = strings.Join(pids, ",")
 	}
-	return ev
 }

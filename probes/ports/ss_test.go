@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
@@ -276,6 +277,51 @@ func TestDiagAgreesWithProcNet(t *testing.T) {
 		}
 		if len(a) < 12 {
 			t.Fatalf("only %d sockets", len(a))
+		}
+		return
+	}
+	t.Fatal("the host's socket set never held still long enough to compare")
+}
+
+// TestDiagCompatAgreesWithPerFamily holds the one TCPDIAG_GETSOCK dump of
+// both families to the per-family SOCK_DIAG_BY_FAMILY dumps it replaces
+// (and that kernels without it fall back to).
+func TestDiagCompatAgreesWithPerFamily(t *testing.T) {
+	requireSS(t)
+	openTestSockets(t)
+	dump := func(qs ...diagQuery) string {
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		d := &diagDump{fd: fd, buf: make([]byte, netlinkRecvBufSize)}
+		for _, q := range qs {
+			if err := d.dump(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var k []string
+		for _, s := range d.out {
+			k = append(k, fmt.Sprintf("%s %s %d", s.Protocol, netip.AddrPortFrom(s.Addr, s.Port), s.Inode))
+		}
+		sort.Strings(k)
+		return strings.Join(k, "\n")
+	}
+	compat := diagQuery{msgType: tcpDiagGetSock, proto: unix.IPPROTO_TCP, state: tcpListenState, name: "tcp"}
+	v4, v6 := compat, compat
+	v4.msgType, v4.family = unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET
+	v6.msgType, v6.family = unix.SOCK_DIAG_BY_FAMILY, unix.AF_INET6
+	for attempt := 0; attempt < 10; attempt++ {
+		a, b, c := dump(compat), dump(v4, v6), dump(compat)
+		if a != c {
+			continue // the host changed meanwhile
+		}
+		if a != b {
+			t.Fatalf("TCPDIAG_GETSOCK and SOCK_DIAG_BY_FAMILY disagree\ncompat:\n%s\nper family:\n%s", a, b)
+		}
+		if !strings.Contains(a, "[::1]") || !strings.Contains(a, "127.0.0.1") {
+			t.Fatalf("want listeners of both families, got\n%s", a)
 		}
 		return
 	}

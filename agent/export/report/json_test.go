@@ -88,3 +88,43 @@ func BenchmarkWriteJSON10k(b *testing.B) {
 		WriteJSON(io.Discard, rep)
 	}
 }
+
+// TestJSONParallelMatchesSerial holds the chunked, multi-core encoding of a
+// large report to the serial one, byte for byte, for chunk boundaries that
+// fall anywhere, and checks that a failing writer stops it cleanly.
+func TestJSONParallelMatchesSerial(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	rep := randomReport(r)
+	for len(rep.Findings) < 3000 {
+		rep.Findings = append(rep.Findings, randomReport(r).Findings...)
+	}
+	var serial bytes.Buffer
+	if err := writeJSON(&serial, rep, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ chunk, workers int }{{1, 2}, {7, 2}, {100, 4}, {1000, 3}, {len(rep.Findings) / 2, 2}} {
+		var par bytes.Buffer
+		if err := writeJSON(&par, rep, c.chunk, c.workers); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(par.Bytes(), serial.Bytes()) {
+			t.Fatalf("chunk %d, %d workers: output differs from the serial encoding", c.chunk, c.workers)
+		}
+	}
+	for _, limit := range []int{0, 100, 50000} {
+		w := &failingWriter{left: limit}
+		if err := writeJSON(w, rep, 10, 2); err == nil {
+			t.Fatalf("writer failing after %d bytes: no error", limit)
+		}
+	}
+}
+
+type failingWriter struct{ left int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > w.left {
+		return 0, io.ErrShortWrite
+	}
+	w.left -= len(p)
+	return len(p), nil
+}

@@ -3,9 +3,10 @@ package report
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -39,12 +40,11 @@ func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
 			rows = append(rows, f)
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if sa, sb := statusRank(a.Status), statusRank(b.Status); sa != sb {
-			return sa > sb
+	slices.SortStableFunc(rows, func(a, b *finding.Finding) int {
+		if c := cmp.Compare(statusRank(b.Status), statusRank(a.Status)); c != 0 {
+			return c
 		}
-		return a.Severity.Rank() > b.Severity.Rank()
+		return cmp.Compare(b.Severity.Rank(), a.Severity.Rank())
 	})
 	details := make([]string, len(rows))
 	var width [tableColumns]int
@@ -58,15 +58,22 @@ func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
 		}
 	}
 	var line []byte
+	var prefixOf [tableColumns - 1]string // the cells line's padded prefix shows
+	prefix := 0
 	writeRow := func(cells [tableColumns]string) error {
-		line = line[:0]
-		for c, cell := range cells[:tableColumns-1] {
-			line = append(line, cell...)
-			for n := utf8.RuneCountInString(cell); n < width[c]+tableGap; n++ {
-				line = append(line, ' ')
+		// Rows come grouped: 10,000 listeners share their first four
+		// cells, padded once.
+		if prefix == 0 || [tableColumns - 1]string(cells[:tableColumns-1]) != prefixOf {
+			line = line[:0]
+			for c, cell := range cells[:tableColumns-1] {
+				line = append(line, cell...)
+				for n := utf8.RuneCountInString(cell); n < width[c]+tableGap; n++ {
+					line = append(line, ' ')
+				}
 			}
+			prefixOf, prefix = [tableColumns - 1]string(cells[:tableColumns-1]), len(line)
 		}
-		line = append(line, cells[tableColumns-1]...)
+		line = append(line[:prefix], cells[tableColumns-1]...)
 		line = append(line, '\n')
 		_, err := bw.Write(line)
 		return err
