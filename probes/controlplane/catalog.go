@@ -36,8 +36,14 @@ func checks() []catalog.Entry {
 			Severity: finding.High, Kind: catalog.Input, References: []string{cis("1")}, Condition: condition, Runbook: inputs})
 		es = append(es, file("controlplane."+c.name+"-manifest", c.name+" manifest", []string{cis(c.modeRef)}, []string{cis(c.ownRef)})...)
 		for _, fc := range c.checks {
+			ref := cis(fc.ref)
+			if fc.ref == "" {
+				// The insecure port is gone from the benchmark (and from
+				// the API server since v1.20); cite where it was.
+				ref = "CIS Kubernetes v1.6.0 1.2.19"
+			}
 			es = append(es, catalog.Entry{ID: "controlplane." + fc.id, Probe: Name, Title: fc.title, Severity: fc.sev,
-				References: []string{cis(fc.ref)}, Condition: condition, Runbook: runbook,
+				References: []string{ref}, Condition: condition, Runbook: runbook,
 				Remediation: "Set " + fc.fix + " in %s."}) // %s: the manifest's path
 		}
 	}
@@ -52,5 +58,13 @@ func checks() []catalog.Entry {
 	// Ownership of all PKI files is CIS 1.1.19.
 	es = append(es, file("controlplane.pki-cert", "PKI certificate", []string{cis("1.1.20")}, []string{cis("1.1.19")})...)
 	es = append(es, file("controlplane.pki-key", "PKI key", []string{cis("1.1.21")}, []string{cis("1.1.19")})...)
+	es = append(es, catalog.Entry{ID: "controlplane.pki-ownership", Probe: Name, Title: "PKI directory and other file ownership",
+		Severity: finding.High, References: []string{cis("1.1.19")}, Condition: condition, Runbook: runbook,
+		Remediation: "Make %[2]s owned by %[1]s (chown)."})
+	// 1.1.12's owner is etcd's account, not root: etcd.go judges it.
+	es = append(es, file("controlplane.etcd-data-dir", "etcd data directory", []string{cis("1.1.11")}, nil)[0])
+	es = append(es, catalog.Entry{ID: "controlplane.etcd-data-dir-ownership", Probe: Name, Title: "etcd data directory ownership",
+		Severity: finding.High, References: []string{cis("1.1.12")}, Condition: condition, Runbook: runbook,
+		Remediation: "Make %[2]s owned by %[1]s (chown -R)."})
 	return es
 }

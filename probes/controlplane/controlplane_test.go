@@ -74,7 +74,7 @@ func TestKubeadmControlPlane(t *testing.T) {
 		"controlplane.kubeconfig-permissions /etc/kubernetes/scheduler.conf":                             F,
 		"controlplane.pki-key-permissions /etc/kubernetes/pki/ca.key":                                    P,
 		"controlplane.pki-key-permissions /etc/kubernetes/pki/apiserver.key":                             F,
-		"controlplane.pki-cert-permissions /etc/kubernetes/pki/etcd/ca.crt":                              F,
+		"controlplane.pki-cert-permissions /etc/kubernetes/pki/etcd/ca.crt":                              P, // CIS 1.1.20: 644 or more restrictive
 	}
 	for id, st := range want {
 		f, ok := got[id]
