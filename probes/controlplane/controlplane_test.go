@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
@@ -145,4 +147,63 @@ func BenchmarkKubeletAndControlPlane(b *testing.B) {
 			}
 		}
 	}
+}
+
+// TestKubeadmTrees judges the stock kubeadm trees (integration/kubeadm/tree.sh)
+// and compares every verdict with the reviewed expectations.
+func TestKubeadmTrees(t *testing.T) {
+	data, err := os.ReadFile("testdata/kubeadm-expectations.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]map[string]finding.Status
+	if err := yaml.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	for tree, role := range map[string]probes.Role{"control-plane": probes.ControlPlane, "worker": probes.Worker} {
+		t.Run(tree, func(t *testing.T) {
+			exp := want[tree]
+			if len(exp) == 0 {
+				t.Fatalf("no expectations for %s", tree)
+			}
+			seen := map[string]bool{}
+			dir := probetest.CopyTree(t, "testdata/kubeadm-"+tree)
+			for _, f := range (&Probe{}).Run(context.Background(), env(t, dir, role)) {
+				seen[f.ID] = true
+				st, ok := exp[f.ID]
+				switch {
+				case !ok:
+					t.Errorf("%s %s: %s (%s) has no reviewed expectation", f.ID, f.Evidence["file"], f.Status, f.Message)
+				case f.Status != st:
+					t.Errorf("%s %s: %s, want %s (%s)", f.ID, f.Evidence["file"], f.Status, st, f.Message)
+				}
+			}
+			for id := range exp {
+				if !seen[id] {
+					t.Errorf("%s: expected, but no finding", id)
+				}
+			}
+		})
+	}
+}
+
+func writeManifest(t *testing.T, dir, name, body string) {
+	t.Helper()
+	p := filepath.Join(dir, "etc/kubernetes/manifests", name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openRoot(t *testing.T, dir string) *hostfs.Root {
+	t.Helper()
+	r, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
