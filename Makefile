@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries reference kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries kubeadm-tree admission-tables reference kernels bench image sbom clean
 
 all: build
 
@@ -36,6 +36,16 @@ bpf-check:
 # proxy once and cached under ~/.cache/nodeguard (the first build is long).
 kube-binaries:
 	./integration/kubeenv/build.sh
+
+# The stock kubeadm node trees of probes/controlplane/testdata, rewritten by
+# kubeadm built from the module proxy (cached like kube-binaries). Run as root.
+kubeadm-tree:
+	./integration/kubeadm/tree.sh
+
+# The kube-apiserver's default admission plugins per minor, regenerated from
+# each release's source in the module cache.
+admission-tables:
+	cd probes/controlplane && $(GO) generate ./...
 
 # The kubelet's own defaulting code as an independent reference (a separate
 # module: it requires k8s.io/kubernetes).
