@@ -67,8 +67,7 @@ type Probe struct {
 	// reused while none of their inputs changed.
 	rpmCached *inventory
 	apkCached *inventory
-	osvKey    string
-	osvDB     *osv.DB
+	osv       osv.Cache
 }
 
 func (*Probe) Name() string { return Name }
@@ -131,7 +130,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	out = append(out, inventoryFinding(pol, d, inv, now))
 	out = append(out, updatesFinding(pol, inv, now))
 	out = append(out, rebootFinding(pol, env.Root, inv))
-	out = append(out, p.vulnerabilityFindings(pol, d, inv)...)
+	out = append(out, p.vulnerabilityFindings(env, pol, d, inv)...)
 	return out
 }
 
@@ -501,16 +500,9 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 
 // vulnerabilityFindings matches installed source packages against the OSV
 // bundle of the policy.
-func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []finding.Finding {
+func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, inv *inventory) []finding.Finding {
 	if pol.OSVBundle == "" {
 		return nil
-	}
-	if p.osvDB == nil || p.osvKey != pol.OSVBundle {
-		db, err := osv.Load(pol.OSVBundle)
-		if err != nil {
-			return []finding.Finding{finding.ErrorFinding(Name, IDVulnerability, "OSV advisory bundle could not be read", err)}
-		}
-		p.osvDB, p.osvKey = db, pol.OSVBundle
 	}
 	eco, ok := ecosystem(d, inv.manager)
 	if !ok {
@@ -518,6 +510,14 @@ func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []f
 			Title: "No OSV ecosystem for this distribution", Message: fmt.Sprintf("%s (%s) has no OSV ecosystem the bundle can match", d, inv.manager),
 			Evidence: map[string]string{"distribution": d.String()}}
 		return []finding.Finding{f}
+	}
+	want := osv.Want{}
+	for _, pk := range inv.packages {
+		want.Add(eco, pk.Source)
+	}
+	db, err := p.osv.Load(env.Root, pol.OSVBundle, want)
+	if err != nil {
+		return []finding.Finding{finding.ErrorFinding(Name, IDVulnerability, "OSV advisory bundle could not be read", err)}
 	}
 	// One source package is built into many binaries: match each source once.
 	type src struct{ name, version string }
@@ -529,7 +529,7 @@ func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []f
 	var out []finding.Finding
 	errs := 0
 	for k, bs := range bins {
-		vulns, err := p.osvDB.Match(eco, k.name, k.version)
+		vulns, err := db.Match(eco, k.name, k.version)
 		if err != nil {
 			errs++
 			continue
@@ -561,8 +561,11 @@ func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []f
 	if len(out) == 0 {
 		f := newFinding(IDVulnerability)
 		f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No known vulnerabilities in installed packages"
-		f.Message = fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), p.osvDB.Len(), eco)
-		f.Evidence = map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(p.osvDB.Len())}
+		f.Message = fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), db.Len(), eco)
+		f.Evidence = map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(db.Len())}
+		out = append(out, f)
+	}
+	if f, ok := MalformedFinding(Name, IDVulnerability, pol.OSVBundle, db); ok {
 		out = append(out, f)
 	}
 	if errs > 0 {
@@ -570,6 +573,25 @@ func (p *Probe) vulnerabilityFindings(pol *Policy, d distro, inv *inventory) []f
 			fmt.Errorf("%d installed source versions could not be compared with the advisories of %s (invalid versions)", errs, pol.OSVBundle)))
 	}
 	return out
+}
+
+// MalformedFinding is the one error finding for the records of a bundle
+// that could not be read: the first few named, the rest counted. Every
+// other record was still judged.
+func MalformedFinding(probe, id, bundle string, db *osv.DB) (finding.Finding, bool) {
+	n, names := db.Bad()
+	if n == 0 {
+		return finding.Finding{}, false
+	}
+	msg := fmt.Sprintf("%d malformed files of the OSV bundle %s were skipped (%s", n, bundle, strings.Join(names, "; "))
+	if n > len(names) {
+		msg += fmt.Sprintf("; and %d more", n-len(names))
+	}
+	msg += fmt.Sprintf("); the other %d advisories were judged", db.Len())
+	f := finding.ErrorFinding(probe, id, "OSV advisory bundle has malformed records", errors.New(msg))
+	f.Remediation = "Replace the malformed files with a fresh export of the vulnerability database."
+	f.Evidence = map[string]string{"bundle": bundle, "malformed": strconv.Itoa(n), "advisories": strconv.Itoa(db.Len())}
+	return f, true
 }
 
 func sortStrings(s []string) []string { sort.Strings(s); return s }

@@ -17,6 +17,7 @@ import (
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
 func run(t *testing.T, p *Probe, dir string, pol *policy.Policy) []finding.Finding {
@@ -157,18 +158,16 @@ func TestRebootRequiredFlag(t *testing.T) {
 }
 
 func TestOSVBundle(t *testing.T) {
-	abs, err := filepath.Abs("testdata/bundle")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+abs+"\n"), "test")
+	pol, err := policy.Parse([]byte("packages:\n  osvBundle: /var/lib/nodeguard/osv\n"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fs := run(t, newProbe(t, "testdata/debian"), "testdata/debian", pol)
 	got := map[string]finding.Finding{}
 	for _, f := range byID(fs, IDVulnerability) {
-		got[f.Evidence["source"]] = f
+		if f.Status == finding.Fail {
+			got[f.Evidence["source"]] = f
+		}
 	}
 	if len(got) != 2 {
 		t.Fatalf("vulnerable sources = %v, want openssl and zlib", got)
@@ -182,8 +181,21 @@ func TestOSVBundle(t *testing.T) {
 	if z := got["zlib"]; z.Evidence["advisories"] != "DLA-0001-1" || z.Evidence["fixed"] != "1:1.2.13.dfsg-1+deb12u1" {
 		t.Errorf("zlib: %+v", z)
 	}
+	// The tree's bundle has one malformed file: one error finding names
+	// it, and the matches above are still made.
+	var bad []finding.Finding
+	for _, f := range byID(fs, IDVulnerability) {
+		if f.Status == finding.Error {
+			bad = append(bad, f)
+		}
+	}
+	if len(bad) != 1 || !strings.Contains(bad[0].Message, "/var/lib/nodeguard/osv/DSA-broken.json") || bad[0].Evidence["malformed"] != "1" {
+		t.Errorf("malformed record findings: %+v", bad)
+	}
 
-	fs = run(t, &Probe{now: time.Now}, "testdata/alpine", pol)
+	alpine := copyTree(t, "testdata/alpine")
+	probetest.CopyTreeTo(t, "testdata/debian-current/var/lib/nodeguard/osv", filepath.Join(alpine, "var/lib/nodeguard/osv"))
+	fs = run(t, &Probe{now: time.Now}, alpine, pol)
 	al := byID(fs, IDVulnerability)
 	if len(al) != 2 {
 		t.Fatalf("alpine vulnerability findings: %+v", al)

@@ -304,6 +304,17 @@ func (d *Dir) Names() ([]string, error) {
 	return n, nil
 }
 
+// Entries returns up to n more entries (lstat-style types) in directory
+// order, and io.EOF at the end: a directory of 100,000 files is read in
+// batches rather than held whole.
+func (d *Dir) Entries(n int) ([]fs.DirEntry, error) {
+	ents, err := d.f.ReadDir(n)
+	if err != nil && err != io.EOF {
+		return ents, d.root.pathErr("readdir", d.name, err)
+	}
+	return ents, err
+}
+
 // Readlink reads the symlink entry without following it; it never leaves the
 // directory, so it is safe on /proc's magic links.
 func (d *Dir) Readlink(entry string) (string, error) {

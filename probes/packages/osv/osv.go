@@ -3,21 +3,15 @@
 package osv
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/nodeguard/nodeguard/probes/packages/deb"
 )
-
-// maxFile bounds one advisory file; whole-ecosystem exports are split into
-// one file per advisory.
-const maxFile = 64 << 20
 
 // Advisory is the part of an OSV record matching needs.
 type Advisory struct {
@@ -57,8 +51,11 @@ type Vuln struct {
 
 // DB is a loaded bundle indexed by ecosystem family and package name.
 type DB struct {
-	byPkg map[string][]*entry
-	n     int
+	byPkg    map[string][]*entry
+	n        int      // advisories read
+	kept     int      // of them, those naming a wanted package
+	badCount int      // files skipped as malformed
+	bad      []string // the first MaxBadNames of them, sorted
 }
 
 type entry struct {
@@ -66,71 +63,8 @@ type entry struct {
 	aff *Affected
 }
 
-// Len is the number of advisories loaded.
+// Len is the number of advisories read (kept or not).
 func (db *DB) Len() int { return db.n }
-
-// Load reads a bundle: a directory of .json files (each one advisory or an
-// array of them), or one such file.
-func Load(p string) (*DB, error) {
-	db := &DB{byPkg: map[string][]*entry{}}
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("OSV bundle: %w", err)
-	}
-	if !fi.IsDir() {
-		return db, db.loadFile(p)
-	}
-	err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() && strings.HasSuffix(d.Name(), ".json") {
-			return db.loadFile(f)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return db, nil
-}
-
-func (db *DB) loadFile(f string) error {
-	fi, err := os.Stat(f)
-	if err != nil {
-		return fmt.Errorf("OSV bundle: %w", err)
-	}
-	if fi.Size() > maxFile {
-		return fmt.Errorf("OSV bundle %s: larger than %d MiB", f, maxFile>>20)
-	}
-	data, err := os.ReadFile(f)
-	if err != nil {
-		return fmt.Errorf("OSV bundle: %w", err)
-	}
-	var advs []*Advisory
-	if t := strings.TrimSpace(string(data)); strings.HasPrefix(t, "[") {
-		err = json.Unmarshal(data, &advs)
-	} else {
-		var a Advisory
-		err = json.Unmarshal(data, &a)
-		advs = []*Advisory{&a}
-	}
-	if err != nil {
-		return fmt.Errorf("OSV bundle %s: %w", f, err)
-	}
-	for _, a := range advs {
-		if a.ID == "" {
-			return fmt.Errorf("OSV bundle %s: advisory without an id", f)
-		}
-		db.n++
-		for i := range a.Affected {
-			af := &a.Affected[i]
-			k := family(af.Package.Ecosystem) + "\x00" + af.Package.Name
-			db.byPkg[k] = append(db.byPkg[k], &entry{a, af})
-		}
-	}
-	return nil
-}
 
 // family is the ecosystem without its release ("Debian:12" → "Debian").
 func family(eco string) string {
@@ -158,6 +92,15 @@ func compare(fam, a, b string) (int, error) {
 		return va.Compare(vb), nil
 	case "Alpine":
 		return CompareAPK(a, b), nil
+	case "Go":
+		va, vb := GoSemver(a), GoSemver(b)
+		if !semver.IsValid(va) {
+			return 0, fmt.Errorf("invalid Go version %q", a)
+		}
+		if !semver.IsValid(vb) {
+			return 0, fmt.Errorf("invalid Go version %q", b)
+		}
+		return semver.Compare(va, vb), nil
 	}
 	return 0, fmt.Errorf("ecosystem %s is not supported", fam)
 }
@@ -201,7 +144,8 @@ func affects(fam string, af *Affected, version string) (bool, string, error) {
 		}
 	}
 	for _, r := range af.Ranges {
-		if r.Type != "ECOSYSTEM" {
+		// The Go vulnerability database writes SEMVER ranges.
+		if r.Type != "ECOSYSTEM" && (r.Type != "SEMVER" || fam != "Go") {
 			continue
 		}
 		affected, fixed := false, ""
@@ -251,4 +195,27 @@ func affects(fam string, af *Affected, version string) (bool, string, error) {
 		}
 	}
 	return false, "", nil
+}
+
+// GoSemver turns the versions Go binaries and the Go vulnerability database
+// write into semver: module versions ("v1.1.11", or "1.1.11" in OSV ranges)
+// and toolchain versions ("go1.22.1", "go1.21rc2", "go1.21").
+func GoSemver(v string) string {
+	if t, ok := strings.CutPrefix(v, "go"); ok {
+		pre := ""
+		for _, p := range []string{"rc", "beta"} {
+			if i := strings.Index(t, p); i > 0 {
+				t, pre = t[:i], "-"+p+"."+t[i+len(p):]
+				break
+			}
+		}
+		if strings.Count(t, ".") == 1 {
+			t += ".0"
+		}
+		return "v" + t + pre
+	}
+	if !strings.HasPrefix(v, "v") {
+		return "v" + v
+	}
+	return v
 }

@@ -1,14 +1,35 @@
 package osv
 
 import (
+	"archive/zip"
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
+// load reads a bundle below dir, the host root.
+func load(t *testing.T, dir, bundle string, want Want) *DB {
+	t.Helper()
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	db, err := Load(root, bundle, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func TestMatch(t *testing.T) {
-	db, err := Load("testdata/bundle")
+	db, err := Load(testRoot(t), "/bundle", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,15 +93,118 @@ func TestCompareAPK(t *testing.T) {
 	}
 }
 
-func TestLoadBad(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{not json"), 0o644); err != nil {
+func testRoot(t *testing.T) *hostfs.Root {
+	root, err := hostfs.Open("testdata")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(dir); err == nil {
-		t.Error("malformed bundle: no error")
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
+const debianJQ = `{"id":"DSA-0001-1","aliases":["CVE-2099-1111"],"affected":[{"package":{"ecosystem":"Debian:12","name":"jq"},` +
+	`"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.6-2.1+deb12u2"}]}]}]}`
+
+func write(t *testing.T, dir, name, data string) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := Load(filepath.Join(dir, "missing")); err == nil {
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadMalformed: the issue's case. A malformed file beside a valid
+// advisory is skipped and named; the valid one still matches.
+func TestLoadMalformed(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "osv/DSA-0001-1.json", debianJQ)
+	write(t, dir, "osv/broken.json", "{not json")
+	write(t, dir, "osv/empty.json", "")
+	write(t, dir, "osv/noid.json", `{"affected":[]}`)
+	write(t, dir, "osv/trailing.json", debianJQ+"}")
+	write(t, dir, "osv/README.md", "not a record")
+	for i := range 7 {
+		write(t, dir, fmt.Sprintf("osv/more/bad-%d.json", i), "[{")
+	}
+	db := load(t, dir, "/osv", nil)
+	if vs, err := db.Match("Debian:12", "jq", "1.6-2.1+deb12u1"); err != nil || len(vs) != 1 || vs[0].ID != "DSA-0001-1" {
+		t.Errorf("jq beside malformed files: %+v %v", vs, err)
+	}
+	n, names := db.Bad()
+	if n != 11 || len(names) != MaxBadNames {
+		t.Fatalf("bad = %d %q, want 11 with %d named", n, names, MaxBadNames)
+	}
+	for i, want := range []string{"/osv/broken.json: ", "/osv/empty.json: empty file", "/osv/more/bad-0.json: ", "/osv/more/bad-1.json: ", "/osv/more/bad-2.json: "} {
+		if !strings.HasPrefix(names[i], want) {
+			t.Errorf("bad[%d] = %q, want %q...", i, names[i], want)
+		}
+	}
+	if db.Len() != 1 {
+		t.Errorf("Len = %d, want 1", db.Len())
+	}
+	if _, err := Load(testRoot(t), "/missing", nil); err == nil {
 		t.Error("missing bundle: no error")
 	}
 }
+
+// TestLoadZip reads per-ecosystem exports: one advisory per entry, beside
+// plain files, with a malformed entry skipped.
+func TestLoadZip(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, data := range map[string]string{
+		"DSA-0001-1.json": debianJQ,
+		"bad.json":        "{",
+		"GO-2024-2491.json": `{"id":"GO-2024-2491","affected":[{"package":{"ecosystem":"Go","name":"github.com/opencontainers/runc"},` +
+			`"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.1.12"}]}]}]}`,
+	} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(data))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "osv/all.zip", buf.String())
+	write(t, dir, "osv/corrupt.zip", "PK not really")
+	db := load(t, dir, "/osv", Want{}.with("Go", "github.com/opencontainers/runc"))
+	if vs, _ := db.Match("Go", "github.com/opencontainers/runc", "v1.1.11"); len(vs) != 1 || vs[0].Fixed != "1.1.12" {
+		t.Errorf("runc v1.1.11 from the zip: %+v", vs)
+	}
+	if vs, _ := db.Match("Go", "github.com/opencontainers/runc", "v1.1.12"); len(vs) != 0 {
+		t.Errorf("runc v1.1.12: %+v", vs)
+	}
+	if vs, _ := db.Match("Debian:12", "jq", "1.6-2.1+deb12u1"); len(vs) != 0 {
+		t.Errorf("jq is not wanted, so not indexed: %+v", vs)
+	}
+	if n, names := db.Bad(); n != 2 || !strings.HasPrefix(names[0], "/osv/all.zip!bad.json: ") || !strings.HasPrefix(names[1], "/osv/corrupt.zip: ") {
+		t.Errorf("bad = %d %q", n, names)
+	}
+	if db.Len() != 2 || db.Kept() != 1 {
+		t.Errorf("Len %d Kept %d, want 2 and 1", db.Len(), db.Kept())
+	}
+	// The archive itself as the bundle.
+	db = load(t, dir, "/osv/all.zip", nil)
+	if db.Len() != 2 {
+		t.Errorf("all.zip alone: Len %d", db.Len())
+	}
+}
+
+func TestGoSemver(t *testing.T) {
+	for in, want := range map[string]string{
+		"go1.22.1": "v1.22.1", "go1.21": "v1.21.0", "go1.21rc2": "v1.21.0-rc.2", "go1.20beta1": "v1.20.0-beta.1",
+		"v1.1.11": "v1.1.11", "1.1.12": "v1.1.12",
+	} {
+		if got := GoSemver(in); got != want {
+			t.Errorf("GoSemver(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func (w Want) with(eco, name string) Want { w.Add(eco, name); return w }

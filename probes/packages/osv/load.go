@@ -1,0 +1,393 @@
+package osv
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+)
+
+// maxFile bounds one advisory file or zip entry; databases export one
+// advisory per file, a few kB each.
+const maxFile = 64 << 20
+
+// MaxBadNames is how many malformed files a load names; the rest are counted.
+const MaxBadNames = 5
+
+// Want is the set of packages the loader keeps, by ecosystem family and
+// name: only what the host has is indexed, so memory follows the host, not
+// the bundle. A nil Want keeps everything.
+type Want map[string]struct{}
+
+// Add wants name in ecosystem eco (its release, "Debian:12", is ignored:
+// Match checks it).
+func (w Want) Add(eco, name string) { w[family(eco)+"\x00"+name] = struct{}{} }
+
+func (w Want) has(eco, name string) bool {
+	if w == nil {
+		return true
+	}
+	_, ok := w[family(eco)+"\x00"+name]
+	return ok
+}
+
+// key is the set's identity, for caches.
+func (w Want) key() string {
+	ks := make([]string, 0, len(w))
+	for k := range w {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	h := sha256.Sum256([]byte(strings.Join(ks, "\x01")))
+	return hex.EncodeToString(h[:])
+}
+
+// Load streams a bundle under the host root: a directory (searched
+// recursively) of .json files and per-ecosystem .zip exports (all.zip,
+// Debian.zip: one advisory per entry), or one such file. Each JSON file
+// holds one advisory or an array of them. A malformed file is skipped and
+// counted in DB.Bad; the error is only for a bundle that cannot be read at
+// all.
+func Load(root *hostfs.Root, p string, want Want) (*DB, error) {
+	fi, err := root.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("OSV bundle: %w", err)
+	}
+	l := &loader{root: root, want: want, db: &DB{byPkg: map[string][]*entry{}}}
+	work := make(chan job, 64)
+	var wg sync.WaitGroup
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for j := range work {
+				l.file(j)
+			}
+		})
+	}
+	var walkErr error
+	if fi.IsDir() {
+		walkErr = l.walk(p, work)
+	} else {
+		l.dispatch(p, work)
+	}
+	close(work)
+	wg.Wait()
+	for _, c := range l.closers {
+		c.Close()
+	}
+	if walkErr != nil {
+		return nil, walkErr
+	}
+	return l.db, nil
+}
+
+// job is one file to read: a JSON file, or one entry of a zip archive.
+type job struct {
+	name string // for messages: host path, or archive path + "!" + entry
+	path string
+	zf   *zip.File
+}
+
+type loader struct {
+	root    *hostfs.Root
+	want    Want
+	closers []io.Closer // zip archives, closed once the workers are done
+	mu      sync.Mutex
+	db      *DB
+}
+
+// walk feeds every bundle file below dir to the workers, reading each
+// directory in batches.
+func (l *loader) walk(dir string, work chan<- job) error {
+	d, err := l.root.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("OSV bundle: %w", err)
+	}
+	defer d.Close()
+	for {
+		ents, err := d.Entries(1024)
+		for _, e := range ents {
+			p := path.Join(dir, e.Name())
+			switch {
+			case e.IsDir():
+				if err := l.walk(p, work); err != nil {
+					return err
+				}
+			case e.Type().IsRegular():
+				l.dispatch(p, work)
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("OSV bundle: %w", err)
+		}
+	}
+}
+
+func (l *loader) dispatch(p string, work chan<- job) {
+	switch {
+	case strings.HasSuffix(p, ".json"):
+		work <- job{name: p, path: p}
+	case strings.HasSuffix(p, ".zip"):
+		l.zip(p, work)
+	}
+}
+
+// zip feeds the archive's JSON entries to the workers. The archive stays
+// open until they are done: zip.File reads through it.
+func (l *loader) zip(p string, work chan<- job) {
+	f, err := l.root.Open(p)
+	if err != nil {
+		l.bad(p, err)
+		return
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		l.bad(p, err)
+		return
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		f.Close()
+		l.bad(p, err)
+		return
+	}
+	// The workers read entries through f until the whole load ends.
+	l.closers = append(l.closers, f)
+	for _, zf := range zr.File {
+		if !zf.FileInfo().IsDir() && strings.HasSuffix(zf.Name, ".json") {
+			work <- job{name: p + "!" + zf.Name, zf: zf}
+		}
+	}
+}
+
+// file reads one job and indexes the advisories the host wants.
+func (l *loader) file(j job) {
+	var r io.Reader
+	if j.zf != nil {
+		if j.zf.UncompressedSize64 > maxFile {
+			l.bad(j.name, fmt.Errorf("larger than %d MiB", maxFile>>20))
+			return
+		}
+		rc, err := j.zf.Open()
+		if err != nil {
+			l.bad(j.name, err)
+			return
+		}
+		defer rc.Close()
+		r = rc
+	} else {
+		f, err := l.root.Open(j.path)
+		if err != nil {
+			l.bad(j.name, err)
+			return
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Size() > maxFile {
+			l.bad(j.name, fmt.Errorf("larger than %d MiB", maxFile>>20))
+			return
+		}
+		r = f
+	}
+	advs, err := decode(io.LimitReader(r, maxFile))
+	if err != nil {
+		l.bad(j.name, err)
+		return
+	}
+	l.add(advs)
+}
+
+// decode reads one advisory or an array of them, streaming the array.
+func decode(r io.Reader) ([]*Advisory, error) {
+	br := bufio.NewReaderSize(r, 32<<10)
+	first, err := firstByte(br)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(br)
+	var out []*Advisory
+	if first == '[' {
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+		for dec.More() {
+			a := new(Advisory)
+			if err := dec.Decode(a); err != nil {
+				return nil, err
+			}
+			out = append(out, a)
+		}
+		if _, err := dec.Token(); err != nil {
+			return nil, err
+		}
+	} else {
+		a := new(Advisory)
+		if err := dec.Decode(a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the advisory")
+	}
+	for _, a := range out {
+		if a.ID == "" {
+			return nil, errors.New("advisory without an id")
+		}
+	}
+	return out, nil
+}
+
+func firstByte(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF {
+				return 0, errors.New("empty file")
+			}
+			return 0, err
+		}
+		if !bytes.ContainsRune([]byte(" \t\r\n"), rune(b)) {
+			return b, br.UnreadByte()
+		}
+	}
+}
+
+// add indexes the affected packages the host wants and drops the rest.
+func (l *loader) add(advs []*Advisory) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range advs {
+		l.db.n++
+		kept := a.Affected[:0]
+		for _, af := range a.Affected {
+			if l.want.has(af.Package.Ecosystem, af.Package.Name) {
+				kept = append(kept, af)
+			}
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		a.Affected = kept
+		for i := range a.Affected {
+			af := &a.Affected[i]
+			k := family(af.Package.Ecosystem) + "\x00" + af.Package.Name
+			l.db.byPkg[k] = append(l.db.byPkg[k], &entry{a, af})
+		}
+		l.db.kept++
+	}
+}
+
+// bad notes a malformed file; the names kept are the first in lexical
+// order, so the finding is the same whatever order the workers ran in.
+func (l *loader) bad(name string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.db.badCount++
+	msg := name + ": " + err.Error()
+	i := sort.SearchStrings(l.db.bad, msg)
+	if i >= MaxBadNames {
+		return
+	}
+	l.db.bad = append(l.db.bad, "")
+	copy(l.db.bad[i+1:], l.db.bad[i:])
+	l.db.bad[i] = msg
+	if len(l.db.bad) > MaxBadNames {
+		l.db.bad = l.db.bad[:MaxBadNames]
+	}
+}
+
+// Bad is the number of files skipped as malformed and the first few of
+// them, each "name: error".
+func (db *DB) Bad() (int, []string) { return db.badCount, db.bad }
+
+// Kept is the number of advisories that name a package the host has.
+func (db *DB) Kept() int { return db.kept }
+
+// Cache keeps the last load while the bundle and the wanted set stay the
+// same, so that a rescan does not read 100,000 records again.
+type Cache struct {
+	key string
+	db  *DB
+}
+
+// Load returns the cached load, or loads the bundle again when its stamp or
+// want changed.
+func (c *Cache) Load(root *hostfs.Root, p string, want Want) (*DB, error) {
+	st, err := stamp(root, p)
+	if err != nil {
+		c.key, c.db = "", nil
+		return nil, fmt.Errorf("OSV bundle: %w", err)
+	}
+	key := p + "\x00" + st + "\x00" + want.key()
+	if c.db != nil && c.key == key {
+		return c.db, nil
+	}
+	db, err := Load(root, p, want)
+	if err != nil {
+		c.key, c.db = "", nil
+		return nil, err
+	}
+	c.key, c.db = key, db
+	return db, nil
+}
+
+// stamp identifies a bundle's state: size and mtime of the file, or of
+// every directory and archive below the directory. Adding, removing or
+// renaming a record changes its directory's mtime; tools that refresh a
+// bundle replace files by renaming, so rewriting one in place is not
+// tracked.
+func stamp(root *hostfs.Root, p string) (string, error) {
+	var b strings.Builder
+	var walk func(p string, depth int) error
+	walk = func(p string, depth int) error {
+		fi, err := root.Stat(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, fi.Size(), fi.ModTime().UnixNano())
+		if !fi.IsDir() || depth > 8 {
+			return nil
+		}
+		d, err := root.OpenDir(p)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		for {
+			ents, err := d.Entries(1024)
+			for _, e := range ents {
+				if e.IsDir() || strings.HasSuffix(e.Name(), ".zip") {
+					if err := walk(path.Join(p, e.Name()), depth+1); err != nil {
+						return err
+					}
+				}
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := walk(p, 0); err != nil {
+		return "", err
+	}
+	h := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(h[:]), nil
+}
