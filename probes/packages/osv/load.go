@@ -2,7 +2,6 @@ package osv
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -70,8 +69,9 @@ func Load(root *hostfs.Root, p string, want Want) (*DB, error) {
 	var wg sync.WaitGroup
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		wg.Go(func() {
+			var buf bytes.Buffer
 			for j := range work {
-				l.file(j)
+				l.file(j, &buf)
 			}
 		})
 	}
@@ -175,8 +175,10 @@ func (l *loader) zip(p string, work chan<- job) {
 	}
 }
 
-// file reads one job and indexes the advisories the host wants.
-func (l *loader) file(j job) {
+// file reads one job and indexes the advisories the host wants. buf is the
+// worker's, reused: a bundle is mostly small files, and a fresh buffer for
+// each would be most of a load's garbage.
+func (l *loader) file(j job, buf *bytes.Buffer) {
 	var r io.Reader
 	if j.zf != nil {
 		if j.zf.UncompressedSize64 > maxFile {
@@ -197,13 +199,18 @@ func (l *loader) file(j job) {
 			return
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.Size() > maxFile {
-			l.bad(j.name, fmt.Errorf("larger than %d MiB", maxFile>>20))
-			return
-		}
 		r = f
 	}
-	advs, err := decode(io.LimitReader(r, maxFile))
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxFile+1)); err != nil {
+		l.bad(j.name, err)
+		return
+	}
+	if buf.Len() > maxFile {
+		l.bad(j.name, fmt.Errorf("larger than %d MiB", maxFile>>20))
+		return
+	}
+	advs, err := l.decode(buf.Bytes())
 	if err != nil {
 		l.bad(j.name, err)
 		return
@@ -211,60 +218,72 @@ func (l *loader) file(j job) {
 	l.add(advs)
 }
 
-// decode reads one advisory or an array of them, streaming the array.
-func decode(r io.Reader) ([]*Advisory, error) {
-	br := bufio.NewReaderSize(r, 32<<10)
-	first, err := firstByte(br)
-	if err != nil {
-		return nil, err
+// head is what decides whether a record is kept; most are not, and
+// decoding only this much of them allocates little.
+type head struct {
+	ID       string `json:"id"`
+	Affected []struct {
+		Package struct {
+			Ecosystem string `json:"ecosystem"`
+			Name      string `json:"name"`
+		} `json:"package"`
+	} `json:"affected"`
+}
+
+// decode reads one advisory or an array of them, keeping those naming a
+// wanted package.
+func (l *loader) decode(data []byte) ([]*Advisory, error) {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	if len(t) == 0 {
+		return nil, errors.New("empty file")
 	}
-	dec := json.NewDecoder(br)
-	var out []*Advisory
-	if first == '[' {
-		if _, err := dec.Token(); err != nil {
+	if t[0] == '[' {
+		var raws []json.RawMessage
+		if err := json.Unmarshal(t, &raws); err != nil {
 			return nil, err
 		}
-		for dec.More() {
-			a := new(Advisory)
-			if err := dec.Decode(a); err != nil {
+		var out []*Advisory
+		for _, raw := range raws {
+			a, err := l.one(raw)
+			if err != nil {
 				return nil, err
 			}
 			out = append(out, a)
 		}
-		if _, err := dec.Token(); err != nil {
-			return nil, err
-		}
-	} else {
-		a := new(Advisory)
-		if err := dec.Decode(a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
+		return out, nil
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the advisory")
+	a, err := l.one(t)
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range out {
-		if a.ID == "" {
-			return nil, errors.New("advisory without an id")
-		}
-	}
-	return out, nil
+	return []*Advisory{a}, nil
 }
 
-func firstByte(br *bufio.Reader) (byte, error) {
-	for {
-		b, err := br.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				return 0, errors.New("empty file")
-			}
-			return 0, err
-		}
-		if !bytes.ContainsRune([]byte(" \t\r\n"), rune(b)) {
-			return b, br.UnreadByte()
+// one decodes one record: the head first, the rest only when it is kept
+// (a nil Advisory with an id counts as read and dropped).
+func (l *loader) one(raw []byte) (*Advisory, error) {
+	var h head
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, err
+	}
+	if h.ID == "" {
+		return nil, errors.New("advisory without an id")
+	}
+	wanted := false
+	for _, af := range h.Affected {
+		if l.want.has(af.Package.Ecosystem, af.Package.Name) {
+			wanted = true
+			break
 		}
 	}
+	if !wanted {
+		return &Advisory{ID: h.ID}, nil
+	}
+	a := new(Advisory)
+	if err := json.Unmarshal(raw, a); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // add indexes the affected packages the host wants and drops the rest.
