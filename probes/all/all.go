@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/nodeguard/nodeguard/probes/accounts"
+	_ "github.com/nodeguard/nodeguard/probes/binaries"
 	_ "github.com/nodeguard/nodeguard/probes/controlplane"
 	_ "github.com/nodeguard/nodeguard/probes/kmod"
 	_ "github.com/nodeguard/nodeguard/probes/kubelet"
