@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries kubeadm-tree admission-tables reference kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference kernels bench image sbom clean
 
 all: build
 
@@ -47,6 +47,12 @@ kubeadm-tree:
 admission-tables:
 	cd probes/controlplane && $(GO) generate ./...
 
+# runc before and after CVE-2024-21626's fix, and govulncheck, built from the
+# Go module proxy once and cached under ~/.cache/nodeguard: the binaries
+# probe is checked against govulncheck on them (integration/gobinaries).
+go-binaries:
+	./integration/gobinaries/build.sh >/dev/null
+
 # The kubelet's own defaulting code as an independent reference (a separate
 # module: it requires k8s.io/kubernetes).
 reference:
@@ -59,7 +65,7 @@ kernels:
 	$(GO) test -count=1 -v -timeout 30m -run TestKernelMatrix ./integration/kernels $(KERNELS_FLAGS)
 
 # Every test: root-only tests (ss, eBPF, namespaces) run when make test runs as root.
-test: deps vet bpf-check kube-binaries unit kernels reference
+test: deps vet bpf-check kube-binaries go-binaries unit kernels reference
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
