@@ -69,7 +69,7 @@ func TestAgainstGovulncheck(t *testing.T) {
 		writeJSON(t, filepath.Join(host, "osv", r.ID+".json"), r.raw)
 	}
 
-	pol, err := policy.Parse([]byte("packages:\n  osvBundle: /osv\nbinaries:\n  directories: [/usr/local/sbin]\n"), "test")
+	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+filepath.Join(host, "osv")+"\nbinaries:\n  directories: [/usr/local/sbin]\n"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}

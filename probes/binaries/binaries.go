@@ -102,7 +102,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			want.Add("Go", m.Path)
 		}
 	}
-	db, err := p.osv.Load(env.Root, bundle, want)
+	db, err := p.osv.LoadBundle(bundle, want)
 	if err != nil {
 		return []finding.Finding{finding.ErrorFinding(Name, IDVulnerability, "OSV advisory bundle could not be read", err)}
 	}

@@ -515,7 +515,7 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 	for _, pk := range inv.packages {
 		want.Add(eco, pk.Source)
 	}
-	db, err := p.osv.Load(env.Root, pol.OSVBundle, want)
+	db, err := p.osv.LoadBundle(pol.OSVBundle, want)
 	if err != nil {
 		return []finding.Finding{finding.ErrorFinding(Name, IDVulnerability, "OSV advisory bundle could not be read", err)}
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
-	"github.com/nodeguard/nodeguard/probes/probetest"
 )
 
 func run(t *testing.T, p *Probe, dir string, pol *policy.Policy) []finding.Finding {
@@ -158,7 +157,11 @@ func TestRebootRequiredFlag(t *testing.T) {
 }
 
 func TestOSVBundle(t *testing.T) {
-	pol, err := policy.Parse([]byte("packages:\n  osvBundle: /var/lib/nodeguard/osv\n"), "test")
+	bundle, err := filepath.Abs("testdata/debian/var/lib/nodeguard/osv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+bundle+"\n"), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,13 +192,18 @@ func TestOSVBundle(t *testing.T) {
 			bad = append(bad, f)
 		}
 	}
-	if len(bad) != 1 || !strings.Contains(bad[0].Message, "/var/lib/nodeguard/osv/DSA-broken.json") || bad[0].Evidence["malformed"] != "1" {
+	if len(bad) != 1 || !strings.Contains(bad[0].Message, bundle+"/DSA-broken.json") || bad[0].Evidence["malformed"] != "1" {
 		t.Errorf("malformed record findings: %+v", bad)
 	}
 
-	alpine := copyTree(t, "testdata/alpine")
-	probetest.CopyTreeTo(t, "testdata/debian-current/var/lib/nodeguard/osv", filepath.Join(alpine, "var/lib/nodeguard/osv"))
-	fs = run(t, &Probe{now: time.Now}, alpine, pol)
+	alpineBundle, err := filepath.Abs("testdata/debian-current/var/lib/nodeguard/osv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pol, err = policy.Parse([]byte("packages:\n  osvBundle: "+alpineBundle+"\n"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	fs = run(t, &Probe{now: time.Now}, "testdata/alpine", pol)
 	al := byID(fs, IDVulnerability)
 	if len(al) != 2 {
 		t.Fatalf("alpine vulnerability findings: %+v", al)

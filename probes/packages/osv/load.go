@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -53,7 +55,7 @@ func (w Want) key() string {
 	return hex.EncodeToString(h[:])
 }
 
-// Load streams a bundle under the host root: a directory (searched
+// Load streams a bundle below root: a directory (searched
 // recursively) of .json files and per-ecosystem .zip exports (all.zip,
 // Debian.zip: one advisory per entry), or one such file. Each JSON file
 // holds one advisory or an array of them. A malformed file is skipped and
@@ -64,7 +66,7 @@ func Load(root *hostfs.Root, p string, want Want) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OSV bundle: %w", err)
 	}
-	l := &loader{root: root, want: want, db: &DB{byPkg: map[string][]*entry{}}}
+	l := &loader{root: root, prefix: strings.TrimSuffix(root.Path(), "/"), want: want, db: &DB{byPkg: map[string][]*entry{}}}
 	work := make(chan job, 64)
 	var wg sync.WaitGroup
 	for range max(1, runtime.GOMAXPROCS(0)) {
@@ -101,6 +103,7 @@ type job struct {
 
 type loader struct {
 	root    *hostfs.Root
+	prefix  string // root's path, which messages put before a file's
 	want    Want
 	closers []io.Closer // zip archives, closed once the workers are done
 	mu      sync.Mutex
@@ -317,7 +320,7 @@ func (l *loader) bad(name string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.db.badCount++
-	msg := name + ": " + err.Error()
+	msg := l.prefix + name + ": " + err.Error()
 	i := sort.SearchStrings(l.db.bad, msg)
 	if i >= MaxBadNames {
 		return
@@ -344,6 +347,33 @@ type Cache struct {
 	db  *DB
 }
 
+// LoadBundle loads the bundle at p, a path on the agent's own filesystem (a
+// volume of the DaemonSet, a download on a CI runner): the operator's
+// advisories are not an input of the host under audit, and a CI job that
+// audits an image tree keeps its bundle outside that tree. It is still read
+// through a root-confined reader of its own, rooted at the bundle, so that no
+// link inside the bundle leads out of it.
+func (c *Cache) LoadBundle(p string, want Want) (*DB, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return nil, fmt.Errorf("OSV bundle: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("OSV bundle: %w", err)
+	}
+	dir, name := abs, "/"
+	if !fi.IsDir() {
+		dir, name = filepath.Dir(abs), "/"+filepath.Base(abs)
+	}
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("OSV bundle: %w", err)
+	}
+	defer root.Close()
+	return c.Load(root, name, want)
+}
+
 // Load returns the cached load, or loads the bundle again when its stamp or
 // want changed.
 func (c *Cache) Load(root *hostfs.Root, p string, want Want) (*DB, error) {
@@ -352,7 +382,7 @@ func (c *Cache) Load(root *hostfs.Root, p string, want Want) (*DB, error) {
 		c.key, c.db = "", nil
 		return nil, fmt.Errorf("OSV bundle: %w", err)
 	}
-	key := p + "\x00" + st + "\x00" + want.key()
+	key := root.Path() + "\x00" + p + "\x00" + st + "\x00" + want.key()
 	if c.db != nil && c.key == key {
 		return c.db, nil
 	}
