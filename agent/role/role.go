@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
@@ -40,17 +41,32 @@ func findProcess(root *hostfs.Root) (int, string) {
 	if err != nil {
 		return 0, ""
 	}
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		comm, err := root.ReadFileLimit("/proc/"+n+"/comm", 64)
-		if err != nil {
-			continue
-		}
-		c := string(bytes.TrimSpace(comm))
-		if controlPlaneProcesses[c] {
+	// Every scan without a --role reads one comm file per process: a few
+	// goroutines share them, as a node runs hundreds. The first match in
+	// directory order wins, whichever goroutine finds it.
+	const workers = 4
+	found := make([]string, len(names))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(names); i += workers {
+				if _, err := strconv.Atoi(names[i]); err != nil {
+					continue
+				}
+				comm, err := root.ReadFileLimit("/proc/"+names[i]+"/comm", 64)
+				if err != nil {
+					continue
+				}
+				if c := string(bytes.TrimSpace(comm)); controlPlaneProcesses[c] {
+					found[i] = c
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range found {
+		if c != "" {
+			pid, _ := strconv.Atoi(names[i])
 			return pid, c
 		}
 	}

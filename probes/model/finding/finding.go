@@ -158,15 +158,29 @@ type Report struct {
 }
 
 // Finalize sorts findings deterministically and recomputes the summary.
+// byProbeID is the order of a report's findings.
+func byProbeID(a, b Finding) int {
+	if c := cmp.Compare(a.Probe, b.Probe); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.ID, b.ID)
+}
+
+// Final tells whether Finalize would leave fs as it is: in report order,
+// every finding naming its probe, with references and evidence not nil.
+func Final(fs []Finding) bool {
+	for i := range fs {
+		f := &fs[i]
+		if f.Probe == "" || f.References == nil || f.Evidence == nil || i > 0 && byProbeID(fs[i-1], *f) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Report) Finalize() {
 	// Findings usually arrive grouped by probe and id already (10,000 of one
 	// listener check): checking costs one pass, sorting many.
-	byProbeID := func(a, b Finding) int {
-		if c := cmp.Compare(a.Probe, b.Probe); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	}
 	if !slices.IsSortedFunc(r.Findings, byProbeID) {
 		slices.SortStableFunc(r.Findings, byProbeID)
 	}

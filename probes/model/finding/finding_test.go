@@ -28,3 +28,37 @@ func TestFinalizeOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestFinal: Final holds exactly when Finalize would change nothing.
+func TestFinal(t *testing.T) {
+	ok := func(probe, id string) Finding {
+		return Finding{Probe: probe, ID: id, References: []string{}, Evidence: map[string]string{}}
+	}
+	noProbe, noRefs, noEvidence := ok("a", "a.x"), ok("a", "a.x"), ok("a", "a.x")
+	noProbe.Probe, noRefs.References, noEvidence.Evidence = "", nil, nil
+	for _, c := range []struct {
+		fs   []Finding
+		want bool
+	}{
+		{nil, true},
+		{[]Finding{ok("a", "a.x"), ok("a", "a.x"), ok("a", "a.y"), ok("b", "b.x")}, true},
+		{[]Finding{ok("b", "b.x"), ok("a", "a.x")}, false},
+		{[]Finding{ok("a", "a.y"), ok("a", "a.x")}, false},
+		{[]Finding{noProbe}, false},
+		{[]Finding{noRefs}, false},
+		{[]Finding{noEvidence}, false},
+	} {
+		if got := Final(c.fs); got != c.want {
+			t.Errorf("Final(%v) = %v, want %v", c.fs, got, c.want)
+		}
+		if c.want {
+			before := slices.Clone(c.fs)
+			(&Report{Findings: c.fs}).Finalize()
+			for i := range before {
+				if before[i].Probe != c.fs[i].Probe || before[i].ID != c.fs[i].ID {
+					t.Errorf("Finalize reordered findings Final accepted: %v", c.fs)
+				}
+			}
+		}
+	}
+}
