@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference kubelet-tables kernels bench image sbom clean
 
 all: build
 
@@ -53,10 +53,17 @@ admission-tables:
 go-binaries:
 	./integration/gobinaries/build.sh >/dev/null
 
-# The kubelet's own defaulting code as an independent reference (a separate
-# module: it requires k8s.io/kubernetes).
+# The kubelet's own flag set and defaulting code of every version in
+# integration/kubeletdefaults/versions.txt as an independent reference (a
+# separate module: it requires k8s.io/kubernetes; modules per version are
+# cached under ~/.cache/nodeguard/kubeletref).
 reference:
-	cd integration/kubeletdefaults && $(GO) test -count=1 ./...
+	./integration/kubeletdefaults/versions.sh test
+
+# Regenerate probes/kubelet/zz_generated_versions.go (flag tables and
+# defaults per kubelet version) from each version's own code.
+kubelet-tables:
+	./integration/kubeletdefaults/versions.sh generate
 
 # The eBPF rule tests on other kernels: Debian's linux-image packages booted
 # under qemu (KVM when usable, else TCG), cached under ~/.cache/nodeguard.

@@ -42,6 +42,9 @@ type Env struct {
 	Log    zerolog.Logger
 	// AgentListeners are the sockets `nodeguard run` serves.
 	AgentListeners []Listener
+	// KubeletVersion is the kubelet's version as its Node reports it
+	// (status.nodeInfo.kubeletVersion), empty when the API is not used.
+	KubeletVersion string
 
 	// shared holds what one scan computes once for several probes (sshd's
 	// effective configuration, read by the sshd and accounts probes).

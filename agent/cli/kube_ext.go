@@ -128,6 +128,7 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn
 		lctx, cancel := context.WithTimeout(ctx, kubeRoleLookupTimeout)
 		err := m.LookupNode(lctx)
 		cancel()
+		d.Scanner.KubeletVersion = m.KubeletVersion()
 		if r, reason, ok := m.NodeRole(); ok {
 			d.Scanner.Role, d.Scanner.RoleReason = r, reason
 		} else {
@@ -143,6 +144,9 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn
 			}
 		})
 	}
+	// The kubelet probe judges with the version the Node reports, from the
+	// next scan on (same goroutine rule as the role above).
+	d.Subscribe(func(*finding.Report) { d.Scanner.KubeletVersion = m.KubeletVersion() })
 	d.Subscribe(m.Observe)
 	d.AddReadyCheck("kube", m.Ready)
 	// Without a detector (--no-bpf, or a kernel without eBPF) the

@@ -19,21 +19,24 @@ func init() {
 
 // kubeletEffectiveDoc is the output of `nodeguard kubelet effective`.
 type kubeletEffectiveDoc struct {
-	Kubelet    string          `json:"kubelet"`
-	Args       []string        `json:"args"`
-	UnitFiles  []string        `json:"unitFiles,omitempty"`
-	EnvFiles   []string        `json:"environmentFiles,omitempty"`
-	ConfigFile string          `json:"configFile,omitempty"`
-	ConfigDir  string          `json:"configDir,omitempty"`
-	DropIns    []string        `json:"dropIns,omitempty"`
-	Defaults   string          `json:"defaults"`
-	Unknown    []string        `json:"ignoredFields,omitempty"`
-	Fields     []kubelet.Field `json:"fields"`
+	Kubelet    string   `json:"kubelet"`
+	Args       []string `json:"args"`
+	UnitFiles  []string `json:"unitFiles,omitempty"`
+	EnvFiles   []string `json:"environmentFiles,omitempty"`
+	ConfigFile string   `json:"configFile,omitempty"`
+	ConfigDir  string   `json:"configDir,omitempty"`
+	DropIns    []string `json:"dropIns,omitempty"`
+	Defaults   string   `json:"defaults"`
+	// Version is the kubelet version whose flags and defaults were used.
+	Version      kubelet.JudgedVersion `json:"version"`
+	UnknownFlags []string              `json:"unknownFlags,omitempty"`
+	Unknown      []string              `json:"ignoredFields,omitempty"`
+	Fields       []kubelet.Field       `json:"fields"`
 }
 
 func runKubelet(ctx context.Context, args []string, io IO) int {
 	if len(args) == 0 || args[0] != "effective" {
-		fmt.Fprintln(io.Stderr, "Usage: nodeguard kubelet effective [--host-root DIR] [--output yaml|json]")
+		fmt.Fprintln(io.Stderr, "Usage: nodeguard kubelet effective [--host-root DIR] [--kubelet-version V] [--output yaml|json]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return ExitOK
 		}
@@ -42,6 +45,7 @@ func runKubelet(ctx context.Context, args []string, io IO) int {
 	fs := newFlagSet("kubelet effective", io)
 	hostRoot := fs.String("host-root", "/", "the host's root filesystem as mounted in the agent (/host in the DaemonSet)")
 	output := fs.String("output", "yaml", "output format: yaml or json")
+	version := fs.String("kubelet-version", "", "the kubelet's version (v1.34.2); default: read from its executable")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
 	}
@@ -59,7 +63,7 @@ func runKubelet(ctx context.Context, args []string, io IO) int {
 		return ExitUsage
 	}
 	defer root.Close()
-	e, _, err := kubelet.Find(root)
+	e, _, err := kubelet.Find(root, *version, "--kubelet-version")
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard kubelet effective: %v\n", err)
 		return ExitUsage
@@ -68,6 +72,7 @@ func runKubelet(ctx context.Context, args []string, io IO) int {
 		Kubelet: e.Found, Args: e.Args, UnitFiles: e.UnitFiles, EnvFiles: e.EnvFiles,
 		ConfigFile: e.ConfigFile, ConfigDir: e.ConfigDir, DropIns: e.DropIns,
 		Defaults: "with --config (config-file defaults)", Fields: e.Fields(),
+		Version: e.Version, UnknownFlags: e.UnknownFlags,
 	}
 	if !e.WithConfig() {
 		doc.Defaults = "without --config (legacy command-line defaults)"

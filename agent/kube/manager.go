@@ -242,6 +242,17 @@ func (m *Manager) NodeRole() (probes.Role, string, bool) {
 	return m.role, m.roleReason, m.role != ""
 }
 
+// KubeletVersion is the node's status.nodeInfo.kubeletVersion, empty until
+// the node has been read.
+func (m *Manager) KubeletVersion() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.node == nil {
+		return ""
+	}
+	return m.node.Status.NodeInfo.KubeletVersion
+}
+
 // LookupNode reads the node once (its labels give the role); call it before
 // Run, e.g. to fix the scanner's role before the first scan.
 func (m *Manager) LookupNode(ctx context.Context) error {

@@ -31,6 +31,9 @@ type Scanner struct {
 	Node           string
 	Log            zerolog.Logger
 	AgentListeners []probes.Listener
+	// KubeletVersion is the Node's status.nodeInfo.kubeletVersion, when the
+	// agent reads its Node.
+	KubeletVersion string
 	Now            func() time.Time
 }
 
@@ -45,7 +48,8 @@ func (s *Scanner) Scan(ctx context.Context) *finding.Report {
 	if r == "" {
 		r, reason = role.Detect(s.Root)
 	}
-	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: r, Log: s.Log, AgentListeners: s.AgentListeners}
+	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: r, Log: s.Log, AgentListeners: s.AgentListeners,
+		KubeletVersion: s.KubeletVersion}
 	rep := &finding.Report{
 		Node: s.Node, Role: string(r), RoleReason: reason,
 		HostRoot: s.Root.Path(), ScannedAt: now().UTC(),

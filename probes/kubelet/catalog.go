@@ -22,7 +22,8 @@ const (
 	whatConfigFile      = "Kubelet config file"
 )
 
-func cis(id string) string { return "CIS Kubernetes " + id }
+// cis names the benchmark version the item numbers are from.
+func cis(id string) string { return "CIS Kubernetes v1.12 " + id }
 
 // FileEntries describes the permission and ownership checks CheckFile runs
 // for files with the given id and what. base gives probe, severity,
@@ -45,6 +46,11 @@ func checks() []catalog.Entry {
 		{ID: IDUnknownFields, Probe: Name, Title: "Kubelet config file has fields the kubelet ignores", Severity: finding.Medium,
 			References: []string{cis("4.2")}, Condition: condition, Runbook: runbook,
 			Remediation: "Fix the field names (they are case-sensitive) or remove them."},
+		// A flag of another version: the kubelet refuses to start with it, or
+		// nodeguard has the version wrong.
+		{ID: IDUnknownFlag, Probe: Name, Title: "Kubelet flag the kubelet's version does not have", Severity: finding.Low,
+			References: []string{cis("4.2")}, Condition: condition, Runbook: runbook,
+			Remediation: "Remove the flag from the kubelet's command line (kubeadm-flags.env, the unit or its drop-ins), or set it in the config file if the version has a field for it."},
 		{ID: "kubelet.anonymous-auth", Probe: Name, Title: "Kubelet anonymous authentication", Severity: finding.Critical,
 			References: []string{cis("4.2.1"), guidanceKubeletAccess}, Condition: condition, Runbook: runbook,
 			Remediation: "Set authentication.anonymous.enabled: false in the kubelet config file (or --anonymous-auth=false)."},

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -91,9 +92,35 @@ func TestParseUnit(t *testing.T) {
 	}
 }
 
+// A flag the version does not have is set apart with its value, and the
+// flags after it still count.
+func TestParseKubeletArgsUnknownFlags(t *testing.T) {
+	tbl := &versionTable{Flags: map[string]flagSpec{"config": {}, "anonymous-auth": {Bool: true}}}
+	a, unknown, err := parseKubeletArgs([]string{"--pod_infra_container_image", "pause:3.9", "--no-such-switch",
+		"--anonymous-auth", "--new-flag=1", "--config", "/c.yaml"}, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range unknown {
+		got = append(got, u.Name+"|"+u.Arg)
+	}
+	want := []string{"pod-infra-container-image|--pod_infra_container_image pause:3.9", "no-such-switch|--no-such-switch", "new-flag|--new-flag=1"}
+	if strings.Join(got, ";") != strings.Join(want, ";") {
+		t.Errorf("unknown = %q, want %q", got, want)
+	}
+	if v, _ := a.Last("config"); v != "/c.yaml" {
+		t.Errorf("config = %q", v)
+	}
+	if _, ok := a.Last("anonymous-auth"); !ok {
+		t.Error("--anonymous-auth after an unknown flag was lost")
+	}
+}
+
 func TestParseKubeletArgs(t *testing.T) {
-	a, err := parseKubeletArgs([]string{"--config", "/c.yaml", "--anonymous-auth", "--read_only_port=0", "-v", "3",
-		"--feature-gates=A=true", "--feature-gates", "B=false,A=false"})
+	latest := &generatedTables[len(generatedTables)-1]
+	a, _, err := parseKubeletArgs([]string{"--config", "/c.yaml", "--anonymous-auth", "--read_only_port=0", "-v", "3",
+		"--feature-gates=A=true", "--feature-gates", "B=false,A=false"}, latest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,12 +143,12 @@ func TestParseKubeletArgs(t *testing.T) {
 	if paths["featureGates.B"] != "feature-gates" || paths["readOnlyPort"] != "read-only-port" {
 		t.Errorf("paths = %v", paths)
 	}
-	for _, bad := range [][]string{{"--pod-infra-container-image=x"}, {"stray"}, {"--config"}} {
-		if _, err := parseKubeletArgs(bad); err == nil {
+	for _, bad := range [][]string{{"stray"}, {"--config"}} {
+		if _, _, err := parseKubeletArgs(bad, latest); err == nil {
 			t.Errorf("%q: want an error", bad)
 		}
 	}
-	a, _ = parseKubeletArgs([]string{"--read-only-port=abc"})
+	a, _, _ = parseKubeletArgs([]string{"--read-only-port=abc"}, latest)
 	if _, _, err := flagPatch(a); err == nil {
 		t.Error("--read-only-port=abc: want an error")
 	}

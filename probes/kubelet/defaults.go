@@ -1,76 +1,63 @@
 package kubelet
 
 import (
-	"time"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 )
 
-// The kubelet's built-in defaults for the fields the checks read. They mirror
-// SetDefaults_KubeletConfiguration (k8s.io/kubernetes pkg/kubelet/apis/config/
-// v1beta1) and applyLegacyDefaults (cmd/kubelet/app/options); the module under
-// integration/kubeletdefaults checks them against that code.
+// The kubelet's built-in defaults for the fields the checks read come from
+// the version's table (SetDefaults_KubeletConfiguration in k8s.io/kubernetes
+// pkg/kubelet/apis/config/v1beta1, and NewKubeletConfiguration's legacy
+// defaults without --config); which fields count as unset is the same in
+// every version, and the module under integration/kubeletdefaults checks
+// both against each version's code.
 
-// Legacy command-line defaults, in force when the kubelet runs without
-// --config: they predate the config file and are insecure.
-const (
-	legacyAnonymousAuth     = true
-	legacyWebhookAuthn      = false
-	legacyAuthorizationMode = kubeletv1beta1.KubeletAuthorizationModeAlwaysAllow
-	legacyReadOnlyPort      = 10255
-)
-
-// rotateServerCertGate is the feature gate CIS 4.2.11 reads; it is beta and
-// on by default since Kubernetes 1.12.
-const (
-	rotateServerCertGate        = "RotateKubeletServerCertificate"
-	rotateServerCertGateDefault = true
-)
+// rotateServerCertGate is the feature gate CIS 4.2.11 reads.
+const rotateServerCertGate = "RotateKubeletServerCertificate"
 
 // setDefaults fills the unset checked fields as the kubelet's versioned
 // defaulting does after decoding a config file or merging drop-ins, and
 // returns the paths it filled: a zero value written in a file counts as unset.
-func setDefaults(kc *kubeletv1beta1.KubeletConfiguration) (filled []string) {
+func setDefaults(kc *kubeletv1beta1.KubeletConfiguration, d *defaultsTable) (filled []string) {
 	fill := func(p string) { filled = append(filled, p) }
 	if kc.Authentication.Anonymous.Enabled == nil {
-		kc.Authentication.Anonymous.Enabled = ptr(false)
+		kc.Authentication.Anonymous.Enabled = ptr(d.AnonymousAuth)
 		fill("authentication.anonymous.enabled")
 	}
 	if kc.Authentication.Webhook.Enabled == nil {
-		kc.Authentication.Webhook.Enabled = ptr(true)
+		kc.Authentication.Webhook.Enabled = ptr(d.WebhookAuthn)
 		fill("authentication.webhook.enabled")
 	}
 	if kc.Authorization.Mode == "" {
-		kc.Authorization.Mode = kubeletv1beta1.KubeletAuthorizationModeWebhook
+		kc.Authorization.Mode = kubeletv1beta1.KubeletAuthorizationMode(d.AuthorizationMode)
 		fill("authorization.mode")
 	}
 	if kc.EventRecordQPS == nil {
-		kc.EventRecordQPS = ptr[int32](50)
+		kc.EventRecordQPS = ptr(d.EventRecordQPS)
 		fill("eventRecordQPS")
 	}
 	if kc.StreamingConnectionIdleTimeout == (metav1.Duration{}) {
-		kc.StreamingConnectionIdleTimeout = metav1.Duration{Duration: 4 * time.Hour}
+		kc.StreamingConnectionIdleTimeout = metav1.Duration{Duration: d.StreamingConnectionIdleTimeout}
 		fill("streamingConnectionIdleTimeout")
 	}
 	if kc.PodPidsLimit == nil || *kc.PodPidsLimit < 0 {
-		kc.PodPidsLimit = ptr[int64](-1)
+		kc.PodPidsLimit = ptr(d.PodPidsLimit)
 		fill("podPidsLimit")
 	}
 	if kc.MakeIPTablesUtilChains == nil {
-		kc.MakeIPTablesUtilChains = ptr(true)
+		kc.MakeIPTablesUtilChains = ptr(d.MakeIPTablesUtilChains)
 		fill("makeIPTablesUtilChains")
 	}
 	if kc.SeccompDefault == nil {
-		kc.SeccompDefault = ptr(false)
+		kc.SeccompDefault = ptr(d.SeccompDefault)
 		fill("seccompDefault")
 	}
 	if kc.Address == "" {
-		kc.Address = "0.0.0.0"
+		kc.Address = d.Address
 		fill("address")
 	}
 	if kc.Port == 0 {
-		kc.Port = 10250
+		kc.Port = d.Port
 		fill("port")
 	}
 	return filled
@@ -78,12 +65,12 @@ func setDefaults(kc *kubeletv1beta1.KubeletConfiguration) (filled []string) {
 
 // setLegacyDefaults is the flags-only starting point: the versioned defaults
 // overridden by the legacy command-line defaults.
-func setLegacyDefaults(kc *kubeletv1beta1.KubeletConfiguration) {
-	setDefaults(kc)
-	kc.Authentication.Anonymous.Enabled = ptr(legacyAnonymousAuth)
-	kc.Authentication.Webhook.Enabled = ptr(legacyWebhookAuthn)
-	kc.Authorization.Mode = legacyAuthorizationMode
-	kc.ReadOnlyPort = legacyReadOnlyPort
+func setLegacyDefaults(kc *kubeletv1beta1.KubeletConfiguration, t *versionTable) {
+	setDefaults(kc, &t.Legacy)
+	kc.Authentication.Anonymous.Enabled = ptr(t.Legacy.AnonymousAuth)
+	kc.Authentication.Webhook.Enabled = ptr(t.Legacy.WebhookAuthn)
+	kc.Authorization.Mode = kubeletv1beta1.KubeletAuthorizationMode(t.Legacy.AuthorizationMode)
+	kc.ReadOnlyPort = t.Legacy.ReadOnlyPort
 }
 
 // legacyDefaulted are the paths whose flags-only default differs.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"strconv"
+	"strings"
 
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
@@ -64,15 +65,24 @@ func findProcess(root *hostfs.Root) (*kubeletProcess, error) {
 // Find locates the kubelet and computes its effective configuration: the
 // running process when there is one, else the systemd unit it would start
 // from. The returned Effective is non-nil whenever the kubelet was found,
-// even if resolving its configuration failed.
-func Find(root *hostfs.Root) (*Effective, *serviceUnit, error) {
+// even if resolving its configuration failed. version is the kubelet's
+// version when known (from says how: the Node's status); the executable's
+// version is read otherwise.
+func Find(root *hostfs.Root, version, from string) (*Effective, *serviceUnit, error) {
 	unit, unitErr := findUnit(root, "kubelet.service")
 	proc, err := findProcess(root)
 	if err != nil {
 		return nil, unit, err
 	}
 	if proc != nil {
-		e, err := Resolve(root, proc.Args[1:], proc.Cwd)
+		v := version
+		if v == "" {
+			v, from = procVersion(root, proc.PID)
+		}
+		if v == "" && unit != nil && len(unit.ExecArgs) > 0 {
+			v, from = unitVersion(root, unit.ExecArgs[0])
+		}
+		e, err := ResolveVersion(root, proc.Args[1:], proc.Cwd, v, from)
 		e.Found, e.PID = fmt.Sprintf("process %d (%s)", proc.PID, proc.Args[0]), proc.PID
 		if unit != nil {
 			e.UnitFiles, e.EnvFiles = unit.Files, unit.EnvFiles
@@ -88,8 +98,37 @@ func Find(root *hostfs.Root) (*Effective, *serviceUnit, error) {
 	if unit.Masked {
 		return nil, unit, fmt.Errorf("the kubelet is not running and its unit %s is masked", unit.Files[0])
 	}
-	e, err := Resolve(root, unit.ExecArgs[1:], "/")
+	v := version
+	if v == "" {
+		v, from = unitVersion(root, unit.ExecArgs[0])
+	}
+	e, err := ResolveVersion(root, unit.ExecArgs[1:], "/", v, from)
 	e.Found = "systemd unit " + unit.Files[0] + " (kubelet not running)"
 	e.UnitFiles, e.EnvFiles = unit.Files, unit.EnvFiles
 	return e, unit, err
+}
+
+// procVersion reads the running kubelet's executable (/proc/PID/exe names
+// it; the link is read, never followed, and its target read under the root).
+func procVersion(root *hostfs.Root, pid int) (version, from string) {
+	t, err := root.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || !path.IsAbs(t) {
+		return "", ""
+	}
+	t = strings.TrimSuffix(t, " (deleted)")
+	if v, err := ExecutableVersion(root, t); err == nil {
+		return v, "executable " + t
+	}
+	return "", ""
+}
+
+// unitVersion reads the executable the unit's ExecStart names.
+func unitVersion(root *hostfs.Root, exe string) (version, from string) {
+	if !path.IsAbs(exe) {
+		return "", ""
+	}
+	if v, err := ExecutableVersion(root, exe); err == nil {
+		return v, "executable " + exe
+	}
+	return "", ""
 }

@@ -69,6 +69,11 @@ type Effective struct {
 	Sources map[string]Source
 	// Unknown maps a config file to the fields in it the kubelet ignores.
 	Unknown map[string]string
+	// Version is the kubelet version whose tables judged flags and defaults.
+	Version JudgedVersion
+	// UnknownFlags are the flags that version does not have, as given.
+	UnknownFlags []string
+	table        *versionTable
 }
 
 // WithConfig reports whether the kubelet reads a config file, which decides
@@ -91,11 +96,23 @@ func (e *Effective) Source(p string) Source {
 	return Source{Kind: FromDefault}
 }
 
-// Resolve computes the effective configuration from a kubelet command line.
-// cwd resolves relative paths on it (the kubelet's working directory).
+// Resolve computes the effective configuration from a kubelet command line
+// of a kubelet whose version is unknown (judged against the union of the
+// tables). cwd resolves relative paths on it (the kubelet's working directory).
 func Resolve(root *hostfs.Root, args []string, cwd string) (*Effective, error) {
-	e := &Effective{Args: args, Flags: map[string]string{}, Sources: map[string]Source{}, Unknown: map[string]string{}}
-	ka, err := parseKubeletArgs(args)
+	return ResolveVersion(root, args, cwd, "", "")
+}
+
+// ResolveVersion is Resolve for a kubelet of a known version ("v1.34.2"),
+// learnt from from; an empty version is unknown.
+func ResolveVersion(root *hostfs.Root, args []string, cwd, version, from string) (*Effective, error) {
+	t, jv := selectTable(version, from)
+	e := &Effective{Args: args, Flags: map[string]string{}, Sources: map[string]Source{}, Unknown: map[string]string{},
+		Version: jv, table: t}
+	ka, unknown, err := parseKubeletArgs(args, t)
+	for _, u := range unknown {
+		e.UnknownFlags = append(e.UnknownFlags, u.Arg)
+	}
 	if err != nil {
 		return e, fmt.Errorf("kubelet command line: %w", err)
 	}
@@ -138,9 +155,9 @@ func Resolve(root *hostfs.Root, args []string, cwd string) (*Effective, error) {
 			e.Sources[p] = Source{Kind: FromFile, Where: cf.Path}
 		}
 		resolveRelativePaths(&kc, path.Dir(e.ConfigFile))
-		e.defaulted(setDefaults(&kc))
+		e.defaulted(setDefaults(&kc, &t.Config))
 	} else {
-		setLegacyDefaults(&kc)
+		setLegacyDefaults(&kc, t)
 	}
 
 	if e.ConfigDir != "" {
@@ -210,7 +227,7 @@ func (e *Effective) mergeDropIns(root *hostfs.Root, kc *kubeletv1beta1.KubeletCo
 		}
 		e.DropIns = append(e.DropIns, f)
 	}
-	e.defaulted(setDefaults(kc))
+	e.defaulted(setDefaults(kc, &e.table.Config))
 	return nil
 }
 
@@ -392,7 +409,10 @@ func (e *Effective) RotateServerCertGate() bool {
 	if v, ok := e.Config.FeatureGates[rotateServerCertGate]; ok {
 		return v
 	}
-	return rotateServerCertGateDefault
+	if e.table == nil {
+		return union().RotateServerCertGate
+	}
+	return e.table.RotateServerCertGate
 }
 
 func (e *Effective) rawField(p string) (string, bool) {

@@ -3,7 +3,6 @@ package kubelet
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -95,37 +94,87 @@ func (a *kubeletArgs) Last(name string) (string, bool) {
 	return v[len(v)-1], true
 }
 
+// unknownFlag is a command-line flag the version's table does not have.
+type unknownFlag struct {
+	Name string // normalised, without dashes
+	Arg  string // as given, with its value when it had one
+}
+
+// splitUnknown removes the flags the table does not know, with their values,
+// so that one flag of another version costs nothing but its own finding. A
+// separate value is taken to belong to it when another version's flag of
+// that name takes one, or, for a name no version has, when the next argument
+// is not a flag.
+func splitUnknown(args []string, t *versionTable) (known []string, unknown []unknownFlag) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			known = append(known, args[i:]...)
+			break
+		}
+		body, ok := strings.CutPrefix(a, "--")
+		if !ok || body == "" {
+			known = append(known, a) // shorthands and stray words: pflag judges them
+			continue
+		}
+		name, _, hasValue := strings.Cut(body, "=")
+		name = normalizeFlag(name)
+		if _, ok := t.Flags[name]; ok {
+			known = append(known, a)
+			continue
+		}
+		u := unknownFlag{Name: name, Arg: a}
+		if !hasValue && i+1 < len(args) {
+			spec, elsewhere := union().Flags[name]
+			takesValue := (elsewhere && !spec.Bool) || (!elsewhere && !strings.HasPrefix(args[i+1], "-"))
+			if takesValue {
+				u.Arg += " " + args[i+1]
+				i++
+			}
+		}
+		unknown = append(unknown, u)
+	}
+	return known, unknown
+}
+
+func normalizeFlag(name string) string { return strings.ReplaceAll(name, "_", "-") }
+
 // parseKubeletArgs parses the kubelet's arguments (without argv[0]) with the
-// same library and flag table as the kubelet, so that "--flag value",
-// "--flag=value", boolean flags and underscores in names behave the same; an
-// unknown flag or a stray argument is an error, as it is for the kubelet.
-func parseKubeletArgs(args []string) (*kubeletArgs, error) {
+// same library and the flag table of the kubelet's version, so that "--flag
+// value", "--flag=value", boolean flags and underscores in names behave the
+// same. Flags the table does not have are returned apart; a stray argument
+// is an error, as it is for the kubelet.
+func parseKubeletArgs(args []string, t *versionTable) (*kubeletArgs, []unknownFlag, error) {
+	args, unknown := splitUnknown(args, t)
 	fs := pflag.NewFlagSet("kubelet", pflag.ContinueOnError)
 	fs.SetOutput(discard{})
 	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		return pflag.NormalizedName(strings.ReplaceAll(name, "_", "-"))
+		return pflag.NormalizedName(normalizeFlag(name))
 	})
 	recs := map[string]*recordedValue{}
-	for name, typ := range kubeletFlagTypes {
-		rv := &recordedValue{kind: typ}
+	for name, spec := range t.Flags {
+		rv := &recordedValue{kind: "string"}
+		if spec.Bool {
+			rv.kind = "bool"
+		}
 		recs[name] = rv
-		f := fs.VarPF(rv, name, kubeletFlagShorthands[name], "")
-		if typ == "bool" {
+		f := fs.VarPF(rv, name, spec.Shorthand, "")
+		if spec.Bool {
 			f.NoOptDefVal = "true"
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, unknown, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unknown command %q (the kubelet takes flags only)", fs.Arg(0))
+		return nil, unknown, fmt.Errorf("unknown command %q (the kubelet takes flags only)", fs.Arg(0))
 	}
 	out := &kubeletArgs{Set: map[string][]string{}}
 	fs.Visit(func(f *pflag.Flag) {
 		out.Set[f.Name] = recs[f.Name].values
 		out.Order = append(out.Order, f.Name)
 	})
-	return out, nil
+	return out, unknown, nil
 }
 
 type discard struct{}
@@ -213,5 +262,26 @@ func setPath(m map[string]any, p string, v any) {
 	m[parts[len(parts)-1]] = v
 }
 
-// KnownFlags returns every kubelet flag nodeguard accepts with its pflag type.
-func KnownFlags() map[string]string { return maps.Clone(kubeletFlagTypes) }
+// FlagTable returns the flags of the kubelet release version, each with
+// whether it takes no value, when nodeguard has that release's table.
+func FlagTable(version string) (map[string]bool, bool) {
+	for _, t := range generatedTables {
+		if t.Version == version {
+			out := map[string]bool{}
+			for name, f := range t.Flags {
+				out[name] = f.Bool
+			}
+			return out, true
+		}
+	}
+	return nil, false
+}
+
+// TableVersions lists the releases nodeguard has tables for, oldest first.
+func TableVersions() []string {
+	out := make([]string, len(generatedTables))
+	for i, t := range generatedTables {
+		out[i] = t.Version
+	}
+	return out
+}

@@ -27,6 +27,7 @@ const (
 	IDDiscovery     = "kubelet.discovery"
 	IDConfig        = "kubelet.config"
 	IDUnknownFields = "kubelet.unknown-fields"
+	IDUnknownFlag   = "kubelet.unknown-flag"
 )
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{} }) }
@@ -39,7 +40,7 @@ func (*Probe) Name() string { return Name }
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	pol := policy.Section[Policy](env.Policy, Name)
 	var out []finding.Finding
-	e, unit, err := Find(env.Root)
+	e, unit, err := Find(env.Root, env.KubeletVersion, "the Node's status.nodeInfo.kubeletVersion")
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return []finding.Finding{skip(catalog.Get(IDDiscovery), "No kubelet on this host", err.Error())}
@@ -52,6 +53,11 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, f)
 	}
 	out = append(out, serviceFileChecks(env, unit)...)
+	if e != nil && e.table != nil && (err == nil || len(e.UnknownFlags) > 0) {
+		// Unknown flags fail even when the rest could not be read; they pass
+		// only with the configuration read.
+		out = append(out, unknownFlagChecks(e)...)
+	}
 	if e == nil || err != nil {
 		// Without an effective configuration no 4.2 check can be judged; the
 		// error finding above says why.
@@ -90,6 +96,49 @@ func unknownFieldChecks(e *Effective) []finding.Finding {
 		out = append(out, f)
 	}
 	return out
+}
+
+// unknownFlagChecks fails each flag the version's table does not have; the
+// other flags are judged all the same.
+func unknownFlagChecks(e *Effective) []finding.Finding {
+	entry := catalog.Get(IDUnknownFlag)
+	if len(e.UnknownFlags) == 0 {
+		f := entry.Finding(finding.Pass, "every flag on the command line is in the "+e.Version.Table+" tables")
+		f.Severity = finding.Info
+		addVersion(f.Evidence, e)
+		return []finding.Finding{f}
+	}
+	var out []finding.Finding
+	for _, arg := range e.UnknownFlags {
+		name, _, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
+		name, _, _ = strings.Cut(name, " ")
+		name = normalizeFlag(name)
+		msg := fmt.Sprintf("%s is not a flag of the %s tables", arg, e.Version.Table)
+		if vs := flagVersions(name); len(vs) > 0 {
+			msg += fmt.Sprintf(" (kubelet %s to %s have it)", vs[0], vs[len(vs)-1])
+		}
+		if e.PID != 0 {
+			msg += "; the running kubelet accepted it, so it may not be the version the tables are for"
+		} else {
+			msg += "; a kubelet refuses to start with a flag it does not have"
+		}
+		f := entry.Finding(finding.Fail, msg+" ("+e.Version.String()+")")
+		f.Evidence["flag"] = "--" + name
+		addVersion(f.Evidence, e)
+		out = append(out, f)
+	}
+	return out
+}
+
+// addVersion records which version's tables judged a finding.
+func addVersion(ev map[string]string, e *Effective) {
+	if e.Version.Kubelet != "" {
+		ev["kubeletVersion"] = e.Version.Kubelet
+	}
+	ev["versionTable"] = e.Version.Table
+	if e.Version.Union {
+		ev["versionTable"] += " (" + e.Version.Note + ")"
+	}
 }
 
 func serviceFileChecks(env *probes.Env, unit *serviceUnit) []finding.Finding {
@@ -149,6 +198,7 @@ type judged struct {
 func (j judged) finding(e *Effective) finding.Finding {
 	f := catalog.Get(j.id).Finding(finding.Fail, j.msg)
 	f.Evidence["kubelet"] = e.Found
+	addVersion(f.Evidence, e)
 	for _, p := range j.paths {
 		f.Evidence[p] = e.Value(p)
 		f.Evidence[p+".source"] = e.Source(p).String()
