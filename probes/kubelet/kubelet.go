@@ -235,6 +235,14 @@ func configChecks(pol *Policy, e *Effective) []finding.Finding {
 	}
 	tlsFiles := kc.TLSCertFile != "" && kc.TLSPrivateKeyFile != ""
 	serverRotation := kc.ServerTLSBootstrap && e.RotateServerCertGate()
+	rotateServerOK, rotateServerMsg := serverRotation, "; the kubelet rotates its serving certificate only when both are true"
+	if !pol.RequireServerTLSBootstrap {
+		rotateServerOK, rotateServerMsg = e.RotateServerCertGate(), "; the policy reads the feature gate only, as CIS does"
+	}
+	rotateOK := kc.RotateCertificates
+	if src := e.Source("rotateCertificates").Kind; !pol.RequireRotateCertificates && (src == FromDefault || src == FromLegacyDefault) {
+		rotateOK = true // CIS fails an explicit false only
+	}
 	var badCiphers []string
 	for _, c := range kc.TLSCipherSuites {
 		if !slices.Contains(pol.TLSCipherSuites, c) {
@@ -271,12 +279,11 @@ func configChecks(pol *Policy, e *Effective) []finding.Finding {
 			paths: []string{"tlsCertFile", "tlsPrivateKeyFile", "serverTLSBootstrap"}, ok: tlsFiles || serverRotation,
 			msg: tlsCertMessage(e, tlsFiles, serverRotation)},
 		{id: "kubelet.rotate-certificates",
-			paths: []string{"rotateCertificates"}, ok: kc.RotateCertificates,
+			paths: []string{"rotateCertificates"}, ok: rotateOK,
 			msg: describe(e, "rotateCertificates")},
 		{id: "kubelet.rotate-server-certificates",
-			paths: []string{"featureGates." + rotateServerCertGate, "serverTLSBootstrap"}, ok: serverRotation,
-			msg: describe(e, "featureGates."+rotateServerCertGate) + "; " + describe(e, "serverTLSBootstrap") +
-				"; the kubelet rotates its serving certificate only when both are true"},
+			paths: []string{"featureGates." + rotateServerCertGate, "serverTLSBootstrap"}, ok: rotateServerOK,
+			msg: describe(e, "featureGates."+rotateServerCertGate) + "; " + describe(e, "serverTLSBootstrap") + rotateServerMsg},
 		{id: "kubelet.tls-cipher-suites",
 			paths: []string{"tlsCipherSuites"}, ok: len(kc.TLSCipherSuites) > 0 && len(badCiphers) == 0,
 			msg:  cipherMessage(e, badCiphers),

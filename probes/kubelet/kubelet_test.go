@@ -277,3 +277,28 @@ func TestPolicyRejectsUnknownCipher(t *testing.T) {
 		t.Fatal("want an error for an unknown cipher suite")
 	}
 }
+
+// The checks stricter than CIS follow their policy switches: off, stock
+// kubeadm (serverTLSBootstrap unset) passes 4.2.11 on the feature gate, and
+// an unset rotateCertificates passes 4.2.10 while an explicit false fails.
+func TestStricterThanCISSwitches(t *testing.T) {
+	pol := policy.Default()
+	kp := policy.Section[Policy](pol, Name)
+	kp.RequireRotateCertificates, kp.RequireServerTLSBootstrap = false, false
+	proc := func(args ...string) map[string]string {
+		return map[string]string{"proc/42/comm": "kubelet\n", "proc/42/cmdline": strings.Join(append([]string{"/usr/bin/kubelet"}, args...), "\x00") + "\x00"}
+	}
+	run := func(dir string) map[string]finding.Finding {
+		env := &probes.Env{Root: openRoot(t, dir), Policy: pol, Role: probes.Worker}
+		return byID((&Probe{}).Run(context.Background(), env))
+	}
+	if f := run(copyFixture(t, "kubeadm-worker", nil))["kubelet.rotate-server-certificates"]; f.Status != finding.Pass {
+		t.Errorf("4.2.11 with the gate on: %s (%s)", f.Status, f.Message)
+	}
+	if f := run(writeHost(t, proc()))["kubelet.rotate-certificates"]; f.Status != finding.Pass {
+		t.Errorf("4.2.10 unset: %s (%s)", f.Status, f.Message)
+	}
+	if f := run(writeHost(t, proc("--rotate-certificates=false")))["kubelet.rotate-certificates"]; f.Status != finding.Fail {
+		t.Errorf("4.2.10 explicit false: %s (%s)", f.Status, f.Message)
+	}
+}

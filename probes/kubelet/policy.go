@@ -23,6 +23,15 @@ type Policy struct {
 	// MinEventRecordQPS is the lowest acceptable eventRecordQPS; 0 (no
 	// limit) is always accepted.
 	MinEventRecordQPS int32 `json:"minEventRecordQPS"`
+	// Stricter than CIS. RequireRotateCertificates fails 4.2.10 when
+	// rotateCertificates is left unset (the kubelet's default is false);
+	// the CIS text fails only an explicit false.
+	RequireRotateCertificates bool `json:"requireRotateCertificates"`
+	// RequireServerTLSBootstrap fails 4.2.11 unless serverTLSBootstrap is
+	// true as well as the RotateKubeletServerCertificate gate (the gate alone
+	// rotates nothing); the CIS text reads the gate only. kubeadm leaves
+	// serverTLSBootstrap off.
+	RequireServerTLSBootstrap bool `json:"requireServerTLSBootstrap"`
 }
 
 // Validate rejects cipher names the kubelet would not accept.
