@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference kubelet-tables kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables kernels bench image sbom clean
 
 all: build
 
@@ -53,15 +53,20 @@ admission-tables:
 go-binaries:
 	./integration/gobinaries/build.sh >/dev/null
 
-# The kubelet's own flag set and defaulting code of every version in
-# integration/kubeletdefaults/versions.txt as an independent reference (a
-# separate module: it requires k8s.io/kubernetes; modules per version are
-# cached under ~/.cache/nodeguard/kubeletref).
+# The kubelet's own flag set and defaulting code as an independent reference
+# (a separate module: it requires k8s.io/kubernetes): the pinned version live,
+# the other versions of integration/kubeletdefaults/versions.txt through the
+# results their code recorded in testdata/dumps.
 reference:
+	cd integration/kubeletdefaults && $(GO) test -count=1 ./...
+
+# The same against fresh dumps: builds every version (minutes each, cached
+# under ~/.cache/nodeguard/kubeletref and the Go build cache).
+reference-fresh:
 	./integration/kubeletdefaults/versions.sh test
 
 # Regenerate probes/kubelet/zz_generated_versions.go (flag tables and
-# defaults per kubelet version) from each version's own code.
+# defaults per kubelet version) and the recorded dumps from each version's code.
 kubelet-tables:
 	./integration/kubeletdefaults/versions.sh generate
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the kubelet's own code of every version in versions.txt.
 #
-#   versions.sh test      the reference tests: this module's tests at the version
-#                         go.mod pins, plus nodeguard against each other
-#                         version's dump (make reference)
+#   versions.sh test      the reference tests against fresh dumps of every
+#                         version (make reference-fresh; make reference uses
+#                         the dumps committed under testdata/dumps)
 #   versions.sh generate  render probes/kubelet/zz_generated_versions.go from
-#                         every version's dump (make kubelet-tables)
+#                         every version's dump and record the dumps in
+#                         testdata/dumps (make kubelet-tables)
 #
 # A dump (./dump, see kubeletref) is built in a module of its own per version:
 # ./kubeletref and ./versiondata copied from here, requiring that
@@ -83,6 +84,7 @@ test)
 	;;
 generate)
 	(cd "${here}" && go run ./render -o "${repo}/probes/kubelet/zz_generated_versions.go" "${out}"/*.json)
-	log "wrote probes/kubelet/zz_generated_versions.go"
+	rm -rf "${here}/testdata/dumps" && mkdir -p "${here}/testdata/dumps" && cp "${out}"/*.json "${here}/testdata/dumps/"
+	log "wrote probes/kubelet/zz_generated_versions.go and testdata/dumps"
 	;;
 esac
