@@ -2,9 +2,12 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -130,6 +133,37 @@ func BenchmarkWriteTable10k(b *testing.B) {
 	for b.Loop() {
 		if err := WriteTable(io.Discard, r, false); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestTableRowsOrder holds the counting sort of the table's rows to the
+// stable comparison sort it replaces.
+func TestTableRowsOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	statuses := []finding.Status{finding.Pass, finding.Fail, finding.Error, finding.Skip}
+	severities := []finding.Severity{finding.Critical, finding.High, finding.Medium, finding.Low, finding.Info, "bogus"}
+	for range 200 {
+		fs := make([]finding.Finding, r.IntN(60))
+		for i := range fs {
+			fs[i] = finding.Finding{ID: strconv.Itoa(i), Status: statuses[r.IntN(len(statuses))], Severity: severities[r.IntN(len(severities))]}
+		}
+		for _, verbose := range []bool{false, true} {
+			var want []*finding.Finding
+			for i := range fs {
+				if verbose || fs[i].Status == finding.Fail || fs[i].Status == finding.Error {
+					want = append(want, &fs[i])
+				}
+			}
+			slices.SortStableFunc(want, func(a, b *finding.Finding) int {
+				if c := cmp.Compare(statusRank(b.Status), statusRank(a.Status)); c != 0 {
+					return c
+				}
+				return cmp.Compare(b.Severity.Rank(), a.Severity.Rank())
+			})
+			if got := tableRows(fs, verbose); !slices.Equal(got, want) {
+				t.Fatalf("verbose %v: rows differ from the stable sort", verbose)
+			}
 		}
 	}
 }
