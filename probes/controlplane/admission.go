@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 
@@ -33,13 +34,16 @@ type admission struct {
 	configured []string
 }
 
+// admissionTables are the generated tables, built on first use.
+var admissionTables = sync.OnceValue(buildAdmissionTables)
+
 // effectiveAdmission computes the set as the API server does: that
 // version's default-enabled plugins, plus --enable-admission-plugins, minus
 // --disable-admission-plugins.
 func effectiveAdmission(root *hostfs.Root, pd *pod) (*admission, error) {
 	a := &admission{enabled: map[string]bool{}, unsure: map[string]bool{}}
 	minor := pd.minor()
-	if t, ok := admissionTables[minor]; ok {
+	if t, ok := admissionTables()[minor]; ok {
 		for _, p := range t.defaults {
 			a.enabled[p] = true
 		}
@@ -49,18 +53,18 @@ func effectiveAdmission(root *hostfs.Root, pd *pod) (*admission, error) {
 		// supported release has it on; "must be on" checks see only those
 		// every release has on.
 		count := map[string]int{}
-		for _, t := range admissionTables {
+		for _, t := range admissionTables() {
 			for _, p := range t.defaults {
 				count[p]++
 			}
 		}
 		for p, n := range count {
 			a.enabled[p] = true
-			if n < len(admissionTables) {
+			if n < len(admissionTables()) {
 				a.unsure[p] = true
 			}
 		}
-		lo, hi := slices.Min(slices.Collect(maps.Keys(admissionTables))), slices.Max(slices.Collect(maps.Keys(admissionTables)))
+		lo, hi := slices.Min(slices.Collect(maps.Keys(admissionTables()))), slices.Max(slices.Collect(maps.Keys(admissionTables())))
 		why := "no version in image " + pd.image
 		if minor != 0 {
 			why = fmt.Sprintf("v1.%d has no table", minor)

@@ -10,7 +10,7 @@ import (
 // default, NodeRestriction and AlwaysAdmit off.
 func TestAdmissionTables(t *testing.T) {
 	for m := 31; m <= 37; m++ {
-		tb, ok := admissionTables[m]
+		tb, ok := admissionTables()[m]
 		if !ok {
 			t.Fatalf("no table for v1.%d", m)
 		}

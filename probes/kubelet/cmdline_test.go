@@ -118,7 +118,7 @@ func TestParseKubeletArgsUnknownFlags(t *testing.T) {
 }
 
 func TestParseKubeletArgs(t *testing.T) {
-	latest := &generatedTables[len(generatedTables)-1]
+	latest := &generatedTables()[len(generatedTables())-1]
 	a, _, err := parseKubeletArgs([]string{"--config", "/c.yaml", "--anonymous-auth", "--read_only_port=0", "-v", "3",
 		"--feature-gates=A=true", "--feature-gates", "B=false,A=false"}, latest)
 	if err != nil {

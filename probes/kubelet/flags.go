@@ -265,7 +265,7 @@ func setPath(m map[string]any, p string, v any) {
 // FlagTable returns the flags of the kubelet release version, each with
 // whether it takes no value, when nodeguard has that release's table.
 func FlagTable(version string) (map[string]bool, bool) {
-	for _, t := range generatedTables {
+	for _, t := range generatedTables() {
 		if t.Version == version {
 			out := map[string]bool{}
 			for name, f := range t.Flags {
@@ -279,8 +279,8 @@ func FlagTable(version string) (map[string]bool, bool) {
 
 // TableVersions lists the releases nodeguard has tables for, oldest first.
 func TableVersions() []string {
-	out := make([]string, len(generatedTables))
-	for i, t := range generatedTables {
+	out := make([]string, len(generatedTables()))
+	for i, t := range generatedTables() {
 		out[i] = t.Version
 	}
 	return out

@@ -91,10 +91,10 @@ func minorOf(v string) (int, bool) {
 func selectTable(kubelet, from string) (*versionTable, JudgedVersion) {
 	j := JudgedVersion{Kubelet: kubelet, From: from}
 	if minor, ok := minorOf(kubelet); ok {
-		for i := range generatedTables {
-			if m, _ := minorOf(generatedTables[i].Version); m == minor {
-				j.Table = generatedTables[i].Version
-				return &generatedTables[i], j
+		for i := range generatedTables() {
+			if m, _ := minorOf(generatedTables()[i].Version); m == minor {
+				j.Table = generatedTables()[i].Version
+				return &generatedTables()[i], j
 			}
 		}
 		j.Note = fmt.Sprintf("nodeguard has no tables for v1.%d", minor)
@@ -108,12 +108,15 @@ func selectTable(kubelet, from string) (*versionTable, JudgedVersion) {
 	return u, j
 }
 
+// generatedTables are the kubelet versions' tables, built on first use.
+var generatedTables = sync.OnceValue(buildTables)
+
 var union = sync.OnceValue(func() *versionTable {
-	first, last := generatedTables[0], generatedTables[len(generatedTables)-1]
+	first, last := generatedTables()[0], generatedTables()[len(generatedTables())-1]
 	u := last // the newest defaults: they agree for every checked field (versions_test.go)
 	u.Version = "union of " + first.Version + " to " + last.Version
 	u.Flags = map[string]flagSpec{}
-	for _, t := range generatedTables {
+	for _, t := range generatedTables() {
 		for name, f := range t.Flags {
 			u.Flags[name] = f
 		}
@@ -124,7 +127,7 @@ var union = sync.OnceValue(func() *versionTable {
 // flagVersions lists the releases whose tables have a flag.
 func flagVersions(name string) []string {
 	var out []string
-	for _, t := range generatedTables {
+	for _, t := range generatedTables() {
 		if _, ok := t.Flags[name]; ok {
 			out = append(out, t.Version)
 		}
