@@ -42,6 +42,15 @@ const Name = "binaries"
 // IDVulnerability is the probe's one check.
 const IDVulnerability = "binaries.vulnerability"
 
+// ValueVulnerabilities is the key of Finding.Values (and of the evidence)
+// that exporters count: on the failing findings of one binary (one per
+// module), the distinct vulnerabilities of that binary (osv.Distinct over
+// the advisories of all its modules: advisories sharing an id, alias or
+// upstream id count once), each counted on the first of its findings that
+// matched it, so that they add up to the binary's count; 0 on the passing
+// finding. Absent when nothing was matched (no bundle, an unreadable one).
+const ValueVulnerabilities = "vulnerabilities"
+
 // maxNames bounds the lists in evidence.
 const maxNames = 10
 
@@ -109,6 +118,8 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	var out []finding.Finding
 	errs := 0
 	for _, b := range found.Binaries {
+		var fs []finding.Finding
+		var matched [][]osv.Vuln
 		for _, m := range modules(b.Info) {
 			vulns, err := db.Match("Go", m.Path, m.Version)
 			if err != nil {
@@ -116,9 +127,12 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 				continue
 			}
 			if len(vulns) > 0 {
-				out = append(out, vulnFinding(pol, b, m, vulns))
+				fs = append(fs, vulnFinding(pol, b, m, vulns))
+				matched = append(matched, vulns)
 			}
 		}
+		countVulnerabilities(fs, matched)
+		out = append(out, fs...)
 	}
 	bad, _ := db.Bad()
 	note := ""
@@ -136,6 +150,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		f.Evidence = evidence()
 		f.Evidence["advisories"] = strconv.Itoa(db.Len())
 		f.Evidence["malformed"] = strconv.Itoa(bad)
+		f.SetInt(ValueVulnerabilities, 0)
 		return []finding.Finding{f}
 	}
 	if note != "" {
@@ -201,6 +216,33 @@ func vulnFinding(pol *Policy, b Binary, m module, vulns []osv.Vuln) finding.Find
 		"go_version": b.Info.GoVersion, "main_module": b.Info.Main.Path,
 	}
 	return f
+}
+
+// countVulnerabilities sets ValueVulnerabilities on the findings of one
+// binary, matched[i] being the advisories of fs[i]: a vulnerability that
+// several modules share (GO-2024-2687 in golang.org/x/net and the standard
+// library) counts once, on the first finding that has it.
+func countVulnerabilities(fs []finding.Finding, matched [][]osv.Vuln) {
+	var all []osv.Vuln
+	var of []int // finding of each advisory in all
+	for i, vs := range matched {
+		all = append(all, vs...)
+		for range vs {
+			of = append(of, i)
+		}
+	}
+	group, n := osv.Distinct(all)
+	counts := make([]int64, len(fs))
+	counted := make([]bool, n)
+	for j, g := range group {
+		if !counted[g] {
+			counted[g] = true
+			counts[of[j]]++
+		}
+	}
+	for i := range fs {
+		fs[i].SetInt(ValueVulnerabilities, counts[i])
+	}
 }
 
 // Discover finds the node's Go executables: running host processes, the

@@ -48,6 +48,12 @@ const (
 	ValueSecurity        = "security"          // IDSecurityUpdates: those with a security update
 	ValueListsAgeSeconds = "lists_age_seconds" // IDInventory, IDSecurityUpdates: age of the package lists
 	ValueRebootRequired  = "required"          // IDRebootRequired: 1 or 0
+	// IDVulnerability: on a failing finding, the distinct vulnerabilities
+	// among the advisories matched for its source package (osv.Distinct:
+	// advisories sharing an id, alias or upstream id count once); 0 on the
+	// passing one. Absent when nothing was matched (no bundle, no ecosystem,
+	// an unreadable bundle).
+	ValueVulnerabilities = "vulnerabilities"
 )
 
 // newFinding starts a finding with its check's references from the
@@ -556,6 +562,8 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 			"advisories": strings.Join(dedupe(ids), ","), "cves": strings.Join(dedupe(cves), ","),
 			"fixed": strings.Join(dedupe(sortStrings(fixed)), ","), "ecosystem": eco,
 		}
+		_, n := osv.Distinct(vulns)
+		f.SetInt(ValueVulnerabilities, int64(n))
 		out = append(out, f)
 	}
 	if len(out) == 0 {
@@ -563,6 +571,7 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 		f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No known vulnerabilities in installed packages"
 		f.Message = fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), db.Len(), eco)
 		f.Evidence = map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(db.Len())}
+		f.SetInt(ValueVulnerabilities, 0)
 		out = append(out, f)
 	}
 	if f, ok := MalformedFinding(Name, IDVulnerability, pol.OSVBundle, db); ok {

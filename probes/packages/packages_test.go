@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +184,13 @@ func TestOSVBundle(t *testing.T) {
 	}
 	if z := got["zlib"]; z.Evidence["advisories"] != "DLA-0001-1" || z.Evidence["fixed"] != "1:1.2.13.dfsg-1+deb12u1" {
 		t.Errorf("zlib: %+v", z)
+	}
+	// The counts exporters read, typed: advisories of a source package,
+	// one per vulnerability (DSA-5532-1 covers two CVEs and is one).
+	for src, n := range map[string]float64{"openssl": 2, "zlib": 1} {
+		if v, ok := got[src].Values[ValueVulnerabilities]; !ok || v != n || got[src].Evidence[ValueVulnerabilities] != strconv.Itoa(int(n)) {
+			t.Errorf("%s: vulnerabilities %v (%v), evidence %q; want %v", src, v, ok, got[src].Evidence[ValueVulnerabilities], n)
+		}
 	}
 	// The tree's bundle has one malformed file: one error finding names
 	// it, and the matches above are still made.

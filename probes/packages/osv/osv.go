@@ -44,9 +44,60 @@ type Event struct {
 
 // Vuln is a matched advisory.
 type Vuln struct {
-	ID    string
-	CVEs  []string
-	Fixed string
+	ID string
+	// Aliases are the advisory's other identifiers: its aliases and upstream
+	// ids, as the record lists them.
+	Aliases []string
+	CVEs    []string
+	Fixed   string
+}
+
+// Distinct counts the vulnerabilities among matched advisories: two
+// advisories are one vulnerability when they share an identifier (their id,
+// an alias or an upstream id), directly or through a third, so that
+// GO-2024-2491 and GHSA-xr7r-f8xq-vfvv (both CVE-2024-21626) count once, as
+// do a DSA and the per-CVE records of the distribution it covers, and one
+// advisory matched twice (two affected entries, two modules of a binary).
+// group[i] is the vulnerability of vs[i], numbered 0..n-1 in order of first
+// appearance in vs.
+func Distinct(vs []Vuln) (group []int, n int) {
+	parent := make([]int, len(vs))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	owner := map[string]int{} // identifier → an advisory naming it
+	for i, v := range vs {
+		for _, id := range append([]string{v.ID}, v.Aliases...) {
+			if j, ok := owner[id]; ok {
+				// The root with the smaller index wins, so that numbering
+				// follows first appearance.
+				a, b := find(i), find(j)
+				parent[max(a, b)] = min(a, b)
+			} else {
+				owner[id] = i
+			}
+		}
+	}
+	group = make([]int, len(vs))
+	num := map[int]int{}
+	for i := range vs {
+		r := find(i)
+		g, ok := num[r]
+		if !ok {
+			g = len(num)
+			num[r] = g
+		}
+		group[i] = g
+	}
+	return group, len(num)
 }
 
 // DB is a loaded bundle indexed by ecosystem family and package name.
@@ -122,8 +173,8 @@ func (db *DB) Match(eco, name, version string) ([]Vuln, error) {
 		if !hit {
 			continue
 		}
-		v := Vuln{ID: e.adv.ID, Fixed: fixed}
-		for _, al := range append(append([]string{e.adv.ID}, e.adv.Aliases...), e.adv.Upstream...) {
+		v := Vuln{ID: e.adv.ID, Fixed: fixed, Aliases: append(append([]string(nil), e.adv.Aliases...), e.adv.Upstream...)}
+		for _, al := range append([]string{e.adv.ID}, v.Aliases...) {
 			if strings.HasPrefix(al, "CVE-") {
 				v.CVEs = append(v.CVEs, al)
 			}

@@ -208,3 +208,55 @@ func TestGoSemver(t *testing.T) {
 }
 
 func (w Want) with(eco, name string) Want { w.Add(eco, name); return w }
+
+func TestDistinct(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		vs    []Vuln
+		group []int
+		n     int
+	}{
+		{"none", nil, []int{}, 0},
+		{"one", []Vuln{{ID: "DSA-1"}}, []int{0}, 1},
+		{"unrelated", []Vuln{{ID: "DSA-1", Aliases: []string{"CVE-1"}}, {ID: "DSA-2", Aliases: []string{"CVE-2"}}}, []int{0, 1}, 2},
+		// An advisory covering two CVEs is one advisory.
+		{"two CVEs", []Vuln{{ID: "DSA-5532-1", Aliases: []string{"CVE-2023-5363", "CVE-2023-5678"}}}, []int{0}, 1},
+		// The Go database's record and GitHub's for one CVE.
+		{"aliases", []Vuln{
+			{ID: "GHSA-xr7r-f8xq-vfvv", Aliases: []string{"CVE-2024-21626"}},
+			{ID: "GO-2024-2491", Aliases: []string{"CVE-2024-21626", "GHSA-xr7r-f8xq-vfvv"}},
+		}, []int{0, 0}, 1},
+		// One names the other.
+		{"named", []Vuln{{ID: "GO-1"}, {ID: "GHSA-1", Aliases: []string{"GO-1"}}}, []int{0, 0}, 1},
+		// The same advisory matched twice (two modules of one binary).
+		{"same id", []Vuln{{ID: "GO-2024-2687"}, {ID: "GO-2024-2687"}}, []int{0, 0}, 1},
+		// Joined through a third, numbered by first appearance.
+		{"transitive", []Vuln{
+			{ID: "A", Aliases: []string{"CVE-1"}}, {ID: "X"}, {ID: "B", Aliases: []string{"CVE-2"}},
+			{ID: "C", Aliases: []string{"CVE-1", "CVE-2"}},
+		}, []int{0, 1, 0, 0}, 2},
+		{"later join", []Vuln{{ID: "X"}, {ID: "A"}, {ID: "B"}, {ID: "C", Aliases: []string{"B", "X"}}}, []int{0, 1, 0, 0}, 2},
+	} {
+		group, n := Distinct(c.vs)
+		if n != c.n || !reflect.DeepEqual(group, c.group) {
+			t.Errorf("%s: Distinct = %v, %d; want %v, %d", c.name, group, n, c.group, c.n)
+		}
+	}
+}
+
+// Match gives each advisory's other identifiers, aliases and upstream ids,
+// for Distinct.
+func TestMatchAliases(t *testing.T) {
+	db, err := Load(testRoot(t), "/bundle", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := db.Match("Debian:12", "zlib", "1:1.2.13.dfsg-1")
+	if len(vs) != 1 || !reflect.DeepEqual(vs[0].Aliases, []string{"CVE-2024-0001"}) {
+		t.Errorf("upstream ids = %+v", vs)
+	}
+	vs, _ = db.Match("Debian:12", "openssl", "3.0.9-1")
+	if len(vs) != 1 || !reflect.DeepEqual(vs[0].Aliases, []string{"CVE-2023-5363", "CVE-2023-5678"}) {
+		t.Errorf("aliases = %+v", vs)
+	}
+}
