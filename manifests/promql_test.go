@@ -35,6 +35,7 @@ var documented = map[string][]string{
 	"nodeguard_packages_upgradable":         {"security"},
 	"nodeguard_reboot_required":             nil,
 	"nodeguard_package_lists_age_seconds":   nil,
+	"nodeguard_vulnerabilities":             {"source", "severity"},
 	"nodeguard_runtime_events_total":        {"rule", "severity"},
 	"nodeguard_bpf_events_lost_total":       {"program"},
 	"nodeguard_bpf_rule_active":             {"rule"},
@@ -188,7 +189,17 @@ func liveMetrics(t *testing.T) map[string][]string {
 	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(unreachableKubeconfig, agentproc.FreePort(t))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := agentproc.Start(t, bin, "--role", "worker", "--log-level", "error",
+	// An empty OSV bundle: the vulnerability checks are judged, so that
+	// nodeguard_vulnerabilities has its series (zeros).
+	bundle := filepath.Join(dir, "osv")
+	if err := os.Mkdir(bundle, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte("packages:\n  osvBundle: "+bundle+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := agentproc.Start(t, bin, "--role", "worker", "--log-level", "error", "--policy", pol,
 		"--kubeconfig", kubeconfig, "--node-name", "manifests-test-node")
 	// Run a program from a writable directory, which the runtime rules
 	// (eBPF, as root) count as an event.

@@ -297,7 +297,7 @@ func TestDashboardCoversTheIssue(t *testing.T) {
 		}
 	}
 	walk(d.Panels)
-	for _, want := range []string{"Compliance overview", "Failing checks", "Open ports", "Security updates", "Runtime events", "Agent health"} {
+	for _, want := range []string{"Compliance overview", "Failing checks", "Open ports", "Security updates", "Known vulnerabilities", "Runtime events", "Agent health"} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("dashboard has no %q row", want)
 		}

@@ -25,7 +25,7 @@ var checks = []catalog.Entry{
 		Condition: condition, Runbook: "nodeguardchecksfailing",
 		Remediation: "Repair or regenerate the file (apt-get update, dnf makecache or apk update refresh package metadata); it was left out of the counts."},
 	{ID: IDVulnerability, Probe: Name, Title: "Known vulnerabilities (OSV advisory bundle)", Severity: finding.High,
-		References: patchRefs, Condition: condition, Runbook: runbook,
+		References: patchRefs, Condition: condition, Runbook: "nodeguardknownvulnerabilities",
 		Remediation: "Upgrade the package to a fixed version."},
 	{ID: IDInventory, Probe: Name, Title: "Package inventory and list freshness", Severity: finding.Info,
 		References: patchRefs, Condition: condition, Runbook: runbook,
