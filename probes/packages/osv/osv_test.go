@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
@@ -258,5 +259,94 @@ func TestMatchAliases(t *testing.T) {
 	vs, _ = db.Match("Debian:12", "openssl", "3.0.9-1")
 	if len(vs) != 1 || !reflect.DeepEqual(vs[0].Aliases, []string{"CVE-2023-5363", "CVE-2023-5678"}) {
 		t.Errorf("aliases = %+v", vs)
+	}
+}
+
+// TestCacheRefresh: the ways of refreshing a bundle that the README gives
+// (an archive replaced by rename, a record written under a temporary name
+// and renamed in, a symbolic link to the bundle switched to a new
+// directory) make the next load read the new records; an unchanged bundle is
+// not read again.
+func TestCacheRefresh(t *testing.T) {
+	const runc = "github.com/opencontainers/runc"
+	record := func(id string) string {
+		return `{"id":"` + id + `","affected":[{"package":{"ecosystem":"Go","name":"` + runc + `"},` +
+			`"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.1.12"}]}]}]}`
+	}
+	zipOf := func(ids ...string) string {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, id := range ids {
+			w, err := zw.Create(id + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write([]byte(record(id)))
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.String()
+	}
+	rename := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Directory times have the kernel clock's granularity: let a tick pass
+	// between the load before a change and the change.
+	tick := func() { time.Sleep(20 * time.Millisecond) }
+	dir := t.TempDir()
+	write(t, dir, "v1/Go.zip", zipOf("GO-1"))
+	link := filepath.Join(dir, "bundle")
+	if err := os.Symlink("v1", link); err != nil {
+		t.Fatal(err)
+	}
+	var c Cache
+	want := Want{}.with("Go", runc)
+	load := func() (*DB, string) {
+		t.Helper()
+		db, err := c.LoadBundle(link, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, err := db.Match("Go", runc, "v1.1.11")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, v := range vs {
+			ids = append(ids, v.ID)
+		}
+		return db, strings.Join(ids, ",")
+	}
+	first, ids := load()
+	if ids != "GO-1" {
+		t.Fatalf("first load: %s", ids)
+	}
+	if again, _ := load(); again != first {
+		t.Error("an unchanged bundle was read again")
+	}
+	tick()
+	write(t, dir, "v1/.Go.zip.part", zipOf("GO-1", "GO-2"))
+	rename(filepath.Join(dir, "v1/.Go.zip.part"), filepath.Join(dir, "v1/Go.zip"))
+	if _, ids = load(); ids != "GO-1,GO-2" {
+		t.Errorf("after the archive was replaced by rename: %s", ids)
+	}
+	tick()
+	write(t, dir, "v1/.GO-3.json.part", record("GO-3"))
+	rename(filepath.Join(dir, "v1/.GO-3.json.part"), filepath.Join(dir, "v1/GO-3.json"))
+	if _, ids = load(); ids != "GO-1,GO-2,GO-3" {
+		t.Errorf("after a record was renamed in: %s", ids)
+	}
+	tick()
+	write(t, dir, "v2/GO-4.json", record("GO-4"))
+	if err := os.Symlink("v2", link+".new"); err != nil {
+		t.Fatal(err)
+	}
+	rename(link+".new", link)
+	if _, ids = load(); ids != "GO-4" {
+		t.Errorf("after the link was switched to a new directory: %s", ids)
 	}
 }
