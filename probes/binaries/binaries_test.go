@@ -7,13 +7,26 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
-	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
+	"github.com/nodeguard/nodeguard/probes/probetest"
 )
+
+// runWithBundle runs the probe on the tree dir with packages.osvBundle set
+// to bundle ("" for none).
+func runWithBundle(t *testing.T, dir, bundle string) []finding.Finding {
+	t.Helper()
+	env := probetest.Env(t, dir, probes.Worker)
+	if bundle != "" {
+		pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+bundle+"\n"), "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.Policy = pol
+	}
+	return (&Probe{}).Run(context.Background(), env)
+}
 
 // scanNode runs the probe on a copy of testdata/node judged against its
 // bundle, with extra advisory files added to the bundle.
@@ -29,16 +42,7 @@ func scanNode(t *testing.T, extra map[string]string) []finding.Finding {
 			t.Fatal(err)
 		}
 	}
-	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+bundle+"\n"), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := hostfs.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	return (&Probe{}).Run(context.Background(), &probes.Env{Root: root, Policy: pol, Role: probes.Worker, Log: zerolog.Nop()})
+	return runWithBundle(t, dir, bundle)
 }
 
 // vulnerabilities sums ValueVulnerabilities by binary.
@@ -87,17 +91,7 @@ func TestVulnerabilityCounts(t *testing.T) {
 // TestVulnerabilityCountNone: a bundle that affects nothing gives a typed 0,
 // which exporters tell from "not judged".
 func TestVulnerabilityCountNone(t *testing.T) {
-	dir := t.TempDir()
-	pol, err := policy.Parse([]byte("packages:\n  osvBundle: "+dir+"\n"), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := hostfs.Open("testdata/node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	fs := (&Probe{}).Run(context.Background(), &probes.Env{Root: root, Policy: pol, Role: probes.Worker, Log: zerolog.Nop()})
+	fs := runWithBundle(t, "testdata/node", t.TempDir())
 	if len(fs) != 1 || fs[0].Status != finding.Pass {
 		t.Fatalf("findings: %+v", fs)
 	}
@@ -105,7 +99,7 @@ func TestVulnerabilityCountNone(t *testing.T) {
 		t.Errorf("pass finding: %+v", fs[0])
 	}
 	// Without a bundle nothing is counted: no value at all.
-	fs = (&Probe{}).Run(context.Background(), &probes.Env{Root: root, Policy: policy.Default(), Role: probes.Worker, Log: zerolog.Nop()})
+	fs = runWithBundle(t, "testdata/node", "")
 	if _, ok := fs[0].Values[ValueVulnerabilities]; len(fs) != 1 || fs[0].Status != finding.Skip || ok {
 		t.Errorf("without a bundle: %+v", fs)
 	}

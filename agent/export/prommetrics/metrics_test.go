@@ -71,8 +71,26 @@ func TestGoldenMetrics(t *testing.T) {
 	exp.Update(fixtureReport(t))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(exp)
-	got := strings.ReplaceAll(scrape(t, reg), runtime.Version(), "GOVERSION")
-	const golden = "testdata/worker.metrics"
+	checkGolden(t, "testdata/worker.metrics", scrape(t, reg))
+}
+
+// expose publishes rep and returns /metrics, linted by promtool.
+func expose(t *testing.T, rep *finding.Report) string {
+	t.Helper()
+	exp := New()
+	exp.Update(rep)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(exp)
+	got := scrape(t, reg)
+	promtoolCheck(t, got)
+	return got
+}
+
+// checkGolden compares an exposition with a golden file (-update rewrites
+// it), the Go version replaced, and lints it with promtool.
+func checkGolden(t *testing.T, golden, exposition string) {
+	t.Helper()
+	got := strings.ReplaceAll(exposition, runtime.Version(), "GOVERSION")
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -86,6 +104,16 @@ func TestGoldenMetrics(t *testing.T) {
 		t.Fatalf("/metrics differs from %s (run with -update to accept):\n%s", golden, got)
 	}
 	promtoolCheck(t, got)
+}
+
+// wantLines fails for each sample line missing from an exposition.
+func wantLines(t *testing.T, exposition string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(exposition, l+"\n") {
+			t.Errorf("missing %q in:\n%s", l, exposition)
+		}
+	}
 }
 
 // TestCountersAccumulate checks the _total counters grow across scans while the

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/nodeguard/nodeguard/agent/scan"
@@ -28,26 +27,27 @@ const packagesFixtures = "../../../probes/packages/testdata/"
 // exposition.
 func scanPackages(t *testing.T, dir string) string {
 	t.Helper()
+	rep := scanTree(t, dir, packages.Name, policy.Default())
+	checkTypedValues(t, rep)
+	return expose(t, rep)
+}
+
+// scanTree scans the fixture tree dir with one probe, as a worker, at a
+// fixed time.
+func scanTree(t *testing.T, dir, probe string, pol *policy.Policy) *finding.Report {
+	t.Helper()
 	root, err := hostfs.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	ps, err := probes.New([]string{packages.Name})
+	ps, err := probes.New([]string{probe})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := &scan.Scanner{Root: root, Policy: policy.Default(), Probes: ps, Node: "n", Role: probes.Worker,
+	sc := &scan.Scanner{Root: root, Policy: pol, Probes: ps, Node: "n", Role: probes.Worker,
 		RoleReason: "test", Log: zerolog.Nop(), Now: func() time.Time { return time.Unix(1764000000, 0) }}
-	rep := sc.Scan(context.Background())
-	checkTypedValues(t, rep)
-	exp := New()
-	exp.Update(rep)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp)
-	got := scrape(t, reg)
-	promtoolCheck(t, got)
-	return got
+	return sc.Scan(context.Background())
 }
 
 // exportedValues lists, per finding id, the typed values packages.go reads.

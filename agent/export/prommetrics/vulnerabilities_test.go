@@ -1,23 +1,14 @@
 package prommetrics
 
 import (
-	"context"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-
-	"github.com/nodeguard/nodeguard/agent/scan"
-	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/binaries"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
-	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/packages"
 )
@@ -36,18 +27,7 @@ func scanWithBundle(t *testing.T, dir, probe, bundle string) *finding.Report {
 			t.Fatal(err)
 		}
 	}
-	root, err := hostfs.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	ps, err := probes.New([]string{probe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := &scan.Scanner{Root: root, Policy: pol, Probes: ps, Node: "n", Role: probes.Worker,
-		RoleReason: "test", Log: zerolog.Nop(), Now: func() time.Time { return time.Unix(1764000000, 0) }}
-	return sc.Scan(context.Background())
+	return scanTree(t, dir, probe, pol)
 }
 
 const binariesFixture = "../../../probes/binaries/testdata/node"
@@ -77,17 +57,6 @@ func vulnerabilityReport(t *testing.T) *finding.Report {
 	return rep
 }
 
-func expose(t *testing.T, rep *finding.Report) string {
-	t.Helper()
-	exp := New()
-	exp.Update(rep)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp)
-	got := scrape(t, reg)
-	promtoolCheck(t, got)
-	return got
-}
-
 // checkVulnerabilityValues fails when a failing or passing finding of a
 // vulnerability check has no typed count, or one its evidence disagrees
 // with: the exporter reads the number, never the text.
@@ -108,20 +77,7 @@ func checkVulnerabilityValues(t *testing.T, rep *finding.Report) {
 func TestGoldenVulnerabilityMetrics(t *testing.T) {
 	rep := vulnerabilityReport(t)
 	checkVulnerabilityValues(t, rep)
-	got := strings.ReplaceAll(expose(t, rep), runtime.Version(), "GOVERSION")
-	const golden = "testdata/vulnerabilities.metrics"
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("/metrics differs from %s (run with -update to accept):\n%s", golden, got)
-	}
+	checkGolden(t, "testdata/vulnerabilities.metrics", expose(t, rep))
 }
 
 // TestVulnerabilityMetrics: what is counted. packages: openssl has DSA-5532-1
@@ -130,18 +86,13 @@ func TestGoldenVulnerabilityMetrics(t *testing.T) {
 // in its Go, GO-2024-2687; containerd has GO-2024-2687 in golang.org/x/net
 // and in its Go, once.
 func TestVulnerabilityMetrics(t *testing.T) {
-	got := expose(t, vulnerabilityReport(t))
-	for _, want := range []string{
+	wantLines(t, expose(t, vulnerabilityReport(t)),
 		`nodeguard_vulnerabilities{severity="high",source="packages"} 3`,
 		`nodeguard_vulnerabilities{severity="critical",source="packages"} 0`,
 		`nodeguard_vulnerabilities{severity="info",source="packages"} 0`,
 		`nodeguard_vulnerabilities{severity="high",source="binaries"} 3`,
 		`nodeguard_vulnerabilities{severity="low",source="binaries"} 0`,
-	} {
-		if !strings.Contains(got, want+"\n") {
-			t.Errorf("missing %q in:\n%s", want, got)
-		}
-	}
+	)
 }
 
 // TestVulnerabilityMetricsPolicySeverity: the severity label is the
@@ -153,28 +104,22 @@ func TestVulnerabilityMetricsPolicySeverity(t *testing.T) {
 			rep.Findings[i].Severity = finding.Critical
 		}
 	}
-	got := expose(t, rep)
-	for _, want := range []string{
+	wantLines(t, expose(t, rep),
 		`nodeguard_vulnerabilities{severity="critical",source="binaries"} 3`,
 		`nodeguard_vulnerabilities{severity="high",source="binaries"} 0`,
 		`nodeguard_vulnerabilities{severity="high",source="packages"} 3`,
-	} {
-		if !strings.Contains(got, want+"\n") {
-			t.Errorf("missing %q in:\n%s", want, got)
-		}
-	}
+	)
 }
 
 // TestVulnerabilityMetricsNone: a bundle that affects nothing exports zeros;
 // no bundle, or one that cannot be read, exports nothing: unknown is not 0.
 func TestVulnerabilityMetricsNone(t *testing.T) {
 	empty := t.TempDir()
-	got := expose(t, scanWithBundle(t, binariesFixture, binaries.Name, empty))
+	var zeros []string
 	for _, sev := range finding.Severities {
-		if want := `nodeguard_vulnerabilities{severity="` + string(sev) + `",source="binaries"} 0` + "\n"; !strings.Contains(got, want) {
-			t.Errorf("missing %q in:\n%s", want, got)
-		}
+		zeros = append(zeros, `nodeguard_vulnerabilities{severity="`+string(sev)+`",source="binaries"} 0`)
 	}
+	wantLines(t, expose(t, scanWithBundle(t, binariesFixture, binaries.Name, empty)), zeros...)
 	for _, rep := range []*finding.Report{
 		scanWithBundle(t, binariesFixture, binaries.Name, ""),
 		scanWithBundle(t, packagesFixtures+"debian", packages.Name, ""),
