@@ -6,7 +6,7 @@
 // plugins are often installed from release tarballs, which no package
 // manager knows.
 //
-// A binary that dpkg or apk installed is left to the packages probe, which
+// A binary that dpkg, apk or rpm installed is left to the packages probe, which
 // judges it by its distribution's advisories: distributions backport fixes
 // without changing the upstream module version the binary records, so
 // judging it by that version too would report it twice, once wrongly.

@@ -7,12 +7,14 @@ import (
 	"syscall"
 
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/packages/rpm"
 )
 
 // Owned says which of paths a package manager installed (path → package),
-// from dpkg's file lists and apk's installed database. Only the candidates
-// are kept, so the lists stream through. rpm's file lists are not read yet:
-// on rpm hosts a packaged Go binary is judged here too.
+// from dpkg's file lists, apk's installed database and the file lists of the
+// rpm database's headers. Only the candidates are kept, so the lists stream
+// through. An unreadable rpm database is the packages probe's error to
+// report; here it only means no binary counts as rpm's.
 func Owned(root *hostfs.Root, paths []string) map[string]string {
 	want := map[string]string{} // canonical path → path as found
 	for _, p := range paths {
@@ -36,6 +38,16 @@ func Owned(root *hostfs.Root, paths []string) map[string]string {
 				return true
 			})
 		}
+	}
+	for _, db := range rpm.Paths {
+		if !root.Exists(db) {
+			continue
+		}
+		owners, _ := rpm.Owners(root, db, func(file string) bool { _, ok := want[canonical(file)]; return ok })
+		for file, name := range owners {
+			hit(file, name)
+		}
+		break
 	}
 	var pkg, dir string
 	root.Lines("/lib/apk/db/installed", func(l []byte) bool {

@@ -179,6 +179,7 @@ func FuzzNDB(f *testing.F) {
 		bl, _ := ndbPackages(bytes.NewReader(b), int64(len(b)))
 		for _, x := range bl {
 			parseHeader(x)
+			headerFiles(x)
 		}
 	})
 }

@@ -53,16 +53,38 @@ func (p Package) SourceName() string {
 
 // Read lists the packages of the rpm database at the host path db.
 func Read(root *hostfs.Root, db string) ([]Package, error) {
-	f, err := root.Open(db)
+	blobs, list, err := load(root, db)
 	if err != nil {
 		return nil, err
+	}
+	out := make([]Package, 0, len(blobs)+len(list))
+	for i, b := range blobs {
+		p, err := parseHeader(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: package %d: %w", db, i+1, err)
+		}
+		out = append(out, p)
+	}
+	for _, p := range list {
+		out = append(out, Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch,
+			SourceRPM: p.SourceRpm, Epoch: p.Epoch})
+	}
+	return out, nil
+}
+
+// load reads the database at the host path db: the header blobs of sqlite
+// and ndb databases, or the packages go-rpmdb decodes from BerkeleyDB.
+func load(root *hostfs.Root, db string) ([][]byte, []*rpmdb.PackageInfo, error) {
+	f, err := root.Open(db)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer f.Close()
 	switch path.Base(db) {
 	case "rpmdb.sqlite", "Packages.db":
 		fi, err := f.Stat()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		read := sqlitePackages
 		if path.Base(db) == "Packages.db" {
@@ -70,37 +92,24 @@ func Read(root *hostfs.Root, db string) ([]Package, error) {
 		}
 		blobs, err := read(f, fi.Size())
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", db, err)
+			return nil, nil, fmt.Errorf("%s: %w", db, err)
 		}
-		out := make([]Package, 0, len(blobs))
-		for i, b := range blobs {
-			p, err := parseHeader(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s: package %d: %w", db, i+1, err)
-			}
-			out = append(out, p)
-		}
-		return out, nil
+		return blobs, nil, nil
 	case "Packages":
 	default:
-		return nil, fmt.Errorf("%s: unknown rpm database format (BerkeleyDB Packages, ndb Packages.db and rpmdb.sqlite are read); installed packages are unknown", db)
+		return nil, nil, fmt.Errorf("%s: unknown rpm database format (BerkeleyDB Packages, ndb Packages.db and rpmdb.sqlite are read); installed packages are unknown", db)
 	}
 	// go-rpmdb opens by name: hand it the descriptor we opened inside the
 	// root, so a symlink cannot lead it elsewhere.
 	h, err := rpmdb.Open(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", db, err)
+		return nil, nil, fmt.Errorf("%s: %w", db, err)
 	}
 	list, err := h.ListPackages()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", db, err)
+		return nil, nil, fmt.Errorf("%s: %w", db, err)
 	}
-	out := make([]Package, 0, len(list))
-	for _, p := range list {
-		out = append(out, Package{Name: p.Name, Version: p.Version, Release: p.Release, Arch: p.Arch,
-			SourceRPM: p.SourceRpm, Epoch: p.Epoch})
-	}
-	return out, nil
+	return nil, list, nil
 }
 
 // CompareEVR orders [epoch:]version[-release] strings as rpm's rpmverCmp
@@ -224,4 +233,37 @@ func CompareSegments(a, b string) int {
 		return -1
 	}
 	return 1
+}
+
+// Owners maps each wanted path that an installed package lists among its
+// files to that package's name, as `rpm -qf` would. want sees every file of
+// every package: it decides cheaply, so the lists are not kept.
+func Owners(root *hostfs.Root, db string, want func(path string) bool) (map[string]string, error) {
+	blobs, list, err := load(root, db)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	add := func(name string, files []string) {
+		for _, p := range files {
+			if want(p) {
+				out[p] = name
+			}
+		}
+	}
+	for i, b := range blobs {
+		name, files, err := headerFiles(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: package %d: %w", db, i+1, err)
+		}
+		add(name, files)
+	}
+	for _, p := range list {
+		files, err := p.InstalledFiles()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", db, p.Name, err)
+		}
+		add(p.Name, files)
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
+	"github.com/nodeguard/nodeguard/probes/packages/rpm/rpmtest"
 )
 
 func TestCompareSegments(t *testing.T) {
@@ -37,14 +38,7 @@ func TestCompareSegments(t *testing.T) {
 // TestReadBerkeleyDB reads a real CentOS BerkeleyDB rpmdb: the one go-rpmdb
 // ships as test data, found through the module cache.
 func TestReadBerkeleyDB(t *testing.T) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/knqyf263/go-rpmdb").Output()
-	if err != nil {
-		t.Skipf("cannot locate go-rpmdb's test data (go list: %v)", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(out)), "pkg/testdata/centos7-plain/Packages")
-	if _, err := os.Stat(src); err != nil {
-		t.Skipf("go-rpmdb test data missing: %v", err)
-	}
+	src := centos7Packages(t)
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755); err != nil {
 		t.Fatal(err)
@@ -162,6 +156,81 @@ func FuzzSQLite(f *testing.F) {
 		blobs, _ := sqlitePackages(bytes.NewReader(b), int64(len(b)))
 		for _, bl := range blobs {
 			parseHeader(bl)
+			headerFiles(bl)
 		}
 	})
+}
+
+// TestOwnersAgreesWithRPM records a package with files in a fresh
+// rpmdb.sqlite (rpmbuild, rpm -i --justdb) and holds Owners to rpm -qf.
+func TestOwnersAgreesWithRPM(t *testing.T) {
+	rpmBin, _ := rpmtest.Tools(t)
+	root := t.TempDir()
+	dbpath := rpmtest.Install(t, root, "ng-files", "/usr/bin/ng-tool", "/usr/libexec/ng/", "/usr/libexec/ng/helper", "/usr/libexec/ng/other")
+	r, err := hostfs.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	paths := []string{"/usr/bin/ng-tool", "/usr/libexec/ng/helper", "/usr/libexec/ng/other", "/usr/libexec/ng", "/usr/bin/not-packaged"}
+	want := map[string]bool{}
+	for _, p := range paths {
+		want[p] = true
+	}
+	got, err := Owners(r, "/var/lib/rpm/rpmdb.sqlite", func(p string) bool { return want[p] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		out, err := exec.Command(rpmBin, "--dbpath", dbpath, "-qf", "--qf", "%{NAME}", p).Output()
+		rpmSays := strings.TrimSpace(string(out))
+		if err != nil {
+			rpmSays = "" // "file ... is not owned by any package"
+		}
+		if got[p] != rpmSays {
+			t.Errorf("%s: Owners says %q, rpm -qf says %q", p, got[p], rpmSays)
+		}
+	}
+	if len(got) != 4 {
+		t.Errorf("owners %v, want the package's 4 paths", got)
+	}
+}
+
+// TestOwnersBerkeleyDB reads file lists from a BerkeleyDB Packages (CentOS 7,
+// go-rpmdb's test data) through go-rpmdb.
+func TestOwnersBerkeleyDB(t *testing.T) {
+	src := centos7Packages(t)
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "var/lib/rpm/Packages"), data, 0o644)
+	r, err := hostfs.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := Owners(r, "/var/lib/rpm/Packages", func(p string) bool { return p == "/usr/bin/bash" || p == "/usr/bin/nodeguard" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["/usr/bin/bash"] != "bash" {
+		t.Errorf("owners %v, want /usr/bin/bash of bash", got)
+	}
+}
+
+// centos7Packages is go-rpmdb's BerkeleyDB Packages of a CentOS 7 host.
+func centos7Packages(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/knqyf263/go-rpmdb").Output()
+	if err != nil {
+		t.Skipf("cannot locate go-rpmdb's test data (go list: %v)", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "pkg/testdata/centos7-plain/Packages")
+	if _, err := os.Stat(src); err != nil {
+		t.Skipf("go-rpmdb test data missing: %v", err)
+	}
+	return src
 }
