@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean
 
 all: build
 
@@ -69,6 +69,13 @@ reference-fresh:
 # defaults per kubelet version) and the recorded dumps from each version's code.
 kubelet-tables:
 	./integration/kubeletdefaults/versions.sh generate
+
+# Regenerate probes/release/zz_generated_table.go (Kubernetes minor releases,
+# their newest patches and end of support) from the Go module proxy. It needs
+# the network, so make test uses the committed table; review the goldens
+# after it (go test ./probes/all -update).
+release-table:
+	cd probes/release && $(GO) run ./internal/gentable -out zz_generated_table.go -overrides eol-official.txt
 
 # The eBPF rule tests on other kernels: Debian's linux-image packages booted
 # under qemu (KVM when usable, else TCG), cached under ~/.cache/nodeguard.
