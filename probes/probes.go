@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -45,11 +46,22 @@ type Env struct {
 	// KubeletVersion is the kubelet's version as its Node reports it
 	// (status.nodeInfo.kubeletVersion), empty when the API is not used.
 	KubeletVersion string
+	// Now is the scan's clock, time.Now when nil: checks that judge dates
+	// read it through NowUTC so tests can fix the day.
+	Now func() time.Time
 
 	// shared holds what one scan computes once for several probes (sshd's
 	// effective configuration, read by the sshd and accounts probes).
 	sharedMu sync.Mutex
 	shared   map[string]*sharedValue
+}
+
+// NowUTC is the scan's clock reading, in UTC.
+func (e *Env) NowUTC() time.Time {
+	if e.Now != nil {
+		return e.Now().UTC()
+	}
+	return time.Now().UTC()
 }
 
 type sharedValue struct {

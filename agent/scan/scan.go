@@ -49,7 +49,7 @@ func (s *Scanner) Scan(ctx context.Context) *finding.Report {
 		r, reason = role.Detect(s.Root)
 	}
 	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: r, Log: s.Log, AgentListeners: s.AgentListeners,
-		KubeletVersion: s.KubeletVersion}
+		KubeletVersion: s.KubeletVersion, Now: now}
 	rep := &finding.Report{
 		Node: s.Node, Role: string(r), RoleReason: reason,
 		HostRoot: s.Root.Path(), ScannedAt: now().UTC(),

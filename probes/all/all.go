@@ -9,6 +9,7 @@ import (
 	_ "github.com/nodeguard/nodeguard/probes/kubelet"
 	_ "github.com/nodeguard/nodeguard/probes/packages"
 	_ "github.com/nodeguard/nodeguard/probes/ports"
+	_ "github.com/nodeguard/nodeguard/probes/release"
 	_ "github.com/nodeguard/nodeguard/probes/services"
 	_ "github.com/nodeguard/nodeguard/probes/sshd"
 	_ "github.com/nodeguard/nodeguard/probes/sysctl"

@@ -10,11 +10,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodeguard/nodeguard/agent/role"
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/probetest"
+	"github.com/nodeguard/nodeguard/probes/release"
 )
 
 var update = flag.Bool("update", false, "rewrite the findings goldens in testdata/golden")
@@ -57,6 +59,8 @@ func fixtureHosts(t testing.TB) []fixtureHost {
 	return out
 }
 
+var tableDay, _ = time.Parse(time.DateOnly, release.TableDate)
+
 // listsAge is the one message part that depends on the clock.
 var listsAge = regexp.MustCompile(`package lists updated [0-9hms.]+ ago`)
 
@@ -69,6 +73,9 @@ func findingLines(t testing.TB, h fixtureHost, r probes.Role, pol *policy.Policy
 	t.Helper()
 	dir := probetest.CopyTree(t, h.dir)
 	env := probetest.Env(t, dir, r)
+	// Release currency is judged as of the release table's own date, so
+	// the goldens move only when the table does.
+	env.Now = func() time.Time { return tableDay }
 	if pol != nil {
 		env.Policy = pol
 	}

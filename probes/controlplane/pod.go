@@ -137,21 +137,62 @@ func (pd *pod) hostPath(p string) string {
 	return path.Join(pd.mounts[best], strings.TrimPrefix(p, best))
 }
 
-var imageMinor = regexp.MustCompile(`:v1\.(\d+)\.\d+`)
+var imageVersion = regexp.MustCompile(`:(v1\.(\d+)\.\d+)`)
 
-// minor is the component's Kubernetes minor version from its image tag, or
-// 0 when the tag does not say (a digest only, a custom tag).
-func (pd *pod) minor() int {
+// version is the component's Kubernetes version from its image tag
+// ("v1.34.2" of "registry.k8s.io/kube-apiserver:v1.34.2-eks-1"), and its
+// minor; "" and 0 when the tag does not say (a digest only, a custom tag).
+func (pd *pod) version() (string, int) {
 	img := pd.image
 	if i := strings.LastIndex(img, "/"); i >= 0 {
 		img = img[i:]
 	}
-	m := imageMinor.FindStringSubmatch(img)
+	m := imageVersion.FindStringSubmatch(img)
 	if m == nil {
-		return 0
+		return "", 0
 	}
-	n, _ := strconv.Atoi(m[1])
+	n, _ := strconv.Atoi(m[2])
+	return m[1], n
+}
+
+// minor is version's minor.
+func (pd *pod) minor() int {
+	_, n := pd.version()
 	return n
+}
+
+// ComponentImage is a Kubernetes component's image as its static pod
+// manifest runs it.
+type ComponentImage struct {
+	Component, Manifest, Image string
+	// Version is the image tag's Kubernetes version, "" when it has none.
+	Version string
+}
+
+// Images reads the images of the static pods that carry Kubernetes' own
+// version: kube-apiserver, kube-controller-manager and kube-scheduler (etcd
+// has versions of its own). A component without a manifest is left out; one
+// whose manifest cannot be read is an error.
+func Images(root *hostfs.Root) ([]ComponentImage, []error) {
+	var out []ComponentImage
+	var errs []error
+	for _, c := range components {
+		if c.name == "etcd" {
+			continue
+		}
+		p := path.Join(manifestDir, c.name+".yaml")
+		if !root.Exists(p) {
+			continue
+		}
+		pd, err := readPod(root, p, c.name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v, _ := pd.version()
+		out = append(out, ComponentImage{Component: c.name, Manifest: p, Image: pd.image, Version: v})
+	}
+	return out, errs
 }
 
 func parseFlags(argv []string) map[string]string {

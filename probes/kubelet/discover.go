@@ -77,10 +77,7 @@ func Find(root *hostfs.Root, version, from string) (*Effective, *serviceUnit, er
 	if proc != nil {
 		v := version
 		if v == "" {
-			v, from = procVersion(root, proc.PID)
-		}
-		if v == "" && unit != nil && len(unit.ExecArgs) > 0 {
-			v, from = unitVersion(root, unit.ExecArgs[0])
+			v, from = executableVersion(root, proc, unit)
 		}
 		e, err := ResolveVersion(root, proc.Args[1:], proc.Cwd, v, from)
 		e.Found, e.PID = fmt.Sprintf("process %d (%s)", proc.PID, proc.Args[0]), proc.PID
@@ -100,12 +97,46 @@ func Find(root *hostfs.Root, version, from string) (*Effective, *serviceUnit, er
 	}
 	v := version
 	if v == "" {
-		v, from = unitVersion(root, unit.ExecArgs[0])
+		v, from = executableVersion(root, nil, unit)
 	}
 	e, err := ResolveVersion(root, unit.ExecArgs[1:], "/", v, from)
 	e.Found = "systemd unit " + unit.Files[0] + " (kubelet not running)"
 	e.UnitFiles, e.EnvFiles = unit.Files, unit.EnvFiles
 	return e, unit, err
+}
+
+// executableVersion reads the version of the kubelet executable: the
+// running process's, else the one the unit starts.
+func executableVersion(root *hostfs.Root, proc *kubeletProcess, unit *serviceUnit) (version, from string) {
+	if proc != nil {
+		version, from = procVersion(root, proc.PID)
+	}
+	if version == "" && unit != nil && !unit.Masked && len(unit.ExecArgs) > 0 {
+		version, from = unitVersion(root, unit.ExecArgs[0])
+	}
+	return version, from
+}
+
+// Version is the kubelet's version without its configuration: version and
+// from when the caller knows them (the Node's status), else what the
+// executable of the running kubelet, or of its unit, embeds; "" when it
+// cannot be read. err is ErrNotFound when the host has no kubelet.
+func Version(root *hostfs.Root, version, from string) (string, string, error) {
+	if version != "" {
+		return version, from, nil
+	}
+	unit, unitErr := findUnit(root, "kubelet.service")
+	proc, err := findProcess(root)
+	switch {
+	case err != nil:
+		return "", "", err
+	case proc == nil && unit == nil && unitErr != nil:
+		return "", "", unitErr
+	case proc == nil && unit == nil:
+		return "", "", ErrNotFound
+	}
+	v, from := executableVersion(root, proc, unit)
+	return v, from, nil
 }
 
 // procVersion reads the running kubelet's executable (/proc/PID/exe names

@@ -40,7 +40,8 @@ func (*Probe) Name() string { return Name }
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	pol := policy.Section[Policy](env.Policy, Name)
 	var out []finding.Finding
-	e, unit, err := Find(env.Root, env.KubeletVersion, "the Node's status.nodeInfo.kubeletVersion")
+	v, from, _ := HostVersion(env)
+	e, unit, err := Find(env.Root, v, from)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return []finding.Finding{skip(catalog.Get(IDDiscovery), "No kubelet on this host", err.Error())}
@@ -68,6 +69,21 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	out = append(out, configChecks(pol, e)...)
 	out = append(out, proxyChecks(env)...)
 	return out
+}
+
+// HostVersion is Version for one scan, computed once however many probes
+// ask: the Node's version when the agent read it, else the executable's (a
+// -trimpath kubelet of 100 MB is read whole to find it).
+func HostVersion(env *probes.Env) (version, from string, err error) {
+	type result struct {
+		v, from string
+		err     error
+	}
+	r := probes.Shared(env, Name+".version", func() result {
+		v, from, err := Version(env.Root, env.KubeletVersion, "the Node's status.nodeInfo.kubeletVersion")
+		return result{v, from, err}
+	})
+	return r.v, r.from, r.err
 }
 
 // unknownFieldChecks fails each config file with fields the kubelet ignores
