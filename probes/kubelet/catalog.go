@@ -22,6 +22,16 @@ const (
 	whatConfigFile      = "Kubelet config file"
 )
 
+// The most each file may allow, as the titles of CIS Kubernetes v1.12 4.1.x
+// give it ("600 or more restrictive"); only the client CA's is 644.
+const (
+	maxServiceFile     = 0o600 // 4.1.1
+	maxProxyKubeconfig = 0o600 // 4.1.3
+	maxKubeconfig      = 0o600 // 4.1.5
+	maxClientCA        = 0o644 // 4.1.7 "certificate authorities file ... 644 or more restrictive"
+	maxConfigFile      = 0o600 // 4.1.9
+)
+
 // cis names the benchmark version the item numbers are from.
 func cis(id string) string { return "CIS Kubernetes v1.12 " + id }
 

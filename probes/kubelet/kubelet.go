@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"strings"
@@ -53,7 +54,8 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		}
 		out = append(out, f)
 	}
-	out = append(out, serviceFileChecks(env, unit)...)
+	access := fileAccess(pol)
+	out = append(out, serviceFileChecks(env, unit, access)...)
 	if e != nil && e.table != nil && (err == nil || len(e.UnknownFlags) > 0) {
 		// Unknown flags fail even when the rest could not be read; they pass
 		// only with the configuration read.
@@ -62,12 +64,12 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if e == nil || err != nil {
 		// Without an effective configuration no 4.2 check can be judged; the
 		// error finding above says why.
-		return append(out, proxyChecks(env)...)
+		return append(out, proxyChecks(env, access)...)
 	}
 	out = append(out, unknownFieldChecks(e)...)
-	out = append(out, fileChecks(env, e)...)
+	out = append(out, fileChecks(env, e, access)...)
 	out = append(out, configChecks(pol, e)...)
-	out = append(out, proxyChecks(env)...)
+	out = append(out, proxyChecks(env, access)...)
 	return out
 }
 
@@ -157,7 +159,18 @@ func addVersion(ev map[string]string, e *Effective) {
 	}
 }
 
-func serviceFileChecks(env *probes.Env, unit *serviceUnit) []finding.Finding {
+// fileAccess is how the 4.1 file checks judge modes: by the access the
+// file's directories leave (kube-bench #1598: kubeadm's 0644 config.yaml in
+// its 0700 /var/lib/kubelet), or by the file's own mode when the policy is
+// strict, as the text's `stat -c %a` audit is.
+func fileAccess(pol *Policy) Access {
+	if pol.StrictFileModes {
+		return OwnModeShowEffective
+	}
+	return EffectiveMode
+}
+
+func serviceFileChecks(env *probes.Env, unit *serviceUnit, access Access) []finding.Finding {
 	if unit == nil {
 		const title, msg = "No kubelet service file", "no kubelet.service unit or drop-in exists"
 		return []finding.Finding{
@@ -167,32 +180,33 @@ func serviceFileChecks(env *probes.Env, unit *serviceUnit) []finding.Finding {
 	}
 	var out []finding.Finding
 	for _, f := range unit.Files {
-		out = append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.service-file", What: whatServiceFile, Path: f, MaxMode: 0o600})...)
+		out = append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.service-file", What: whatServiceFile, Path: f,
+			MaxMode: maxServiceFile, Access: access})...)
 	}
 	return out
 }
 
-func fileChecks(env *probes.Env, e *Effective) []finding.Finding {
+func fileChecks(env *probes.Env, e *Effective, access Access) []finding.Finding {
 	var out []finding.Finding
-	file := func(id, what, p string) {
-		out = append(out, CheckFile(env.Root, FileCheck{ID: id, What: what, Path: p, MaxMode: 0o600})...)
+	file := func(id, what, p string, limit fs.FileMode) {
+		out = append(out, CheckFile(env.Root, FileCheck{ID: id, What: what, Path: p, MaxMode: limit, Access: access})...)
 	}
 	if kc := e.Flags[flagKubeconfig]; kc != "" {
-		file("kubelet.kubeconfig", whatKubeconfig, kc)
+		file("kubelet.kubeconfig", whatKubeconfig, kc, maxKubeconfig)
 	} else {
 		out = append(out, skip(catalog.Get("kubelet.kubeconfig-permissions"), "Kubelet runs without a kubeconfig",
 			"--kubeconfig is not set (standalone kubelet)"))
 	}
 	if ca := e.Config.Authentication.X509.ClientCAFile; ca != "" {
-		file("kubelet.client-ca", whatClientCA, ca)
+		file("kubelet.client-ca", whatClientCA, ca, maxClientCA)
 	} else {
 		out = append(out, skip(catalog.Get("kubelet.client-ca-permissions"), "No client CA file",
 			"authentication.x509.clientCAFile is not set (see kubelet.client-ca)"))
 	}
 	if e.ConfigFile != "" {
-		file("kubelet.config-file", whatConfigFile, e.ConfigFile)
+		file("kubelet.config-file", whatConfigFile, e.ConfigFile, maxConfigFile)
 		for _, d := range e.DropIns {
-			file("kubelet.config-file", "Kubelet config drop-in", d)
+			file("kubelet.config-file", "Kubelet config drop-in", d, maxConfigFile)
 		}
 	} else {
 		out = append(out, skip(catalog.Get("kubelet.config-file-permissions"), "Kubelet runs without a config file",

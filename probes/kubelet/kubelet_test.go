@@ -68,14 +68,17 @@ func TestProbeFixtures(t *testing.T) {
 		sourceOf, source string
 	}{
 		{fixture: "kubeadm-worker", want: map[string]finding.Status{
+			// The modes kubeadm writes (.modes): 0600 kubelet.conf, 0644 CA (4.1.7
+			// allows 644), 0644 config.yaml in 0700 /var/lib/kubelet; the
+			// packages' 0644 unit files fail 4.1.1's 600.
 			"kubelet.service-file-permissions": F, "kubelet.service-file-ownership": P,
-			"kubelet.kubeconfig-permissions": F, "kubelet.client-ca-permissions": F, "kubelet.config-file-permissions": F,
+			"kubelet.kubeconfig-permissions": P, "kubelet.client-ca-permissions": P, "kubelet.config-file-permissions": P,
 			"kubelet.anonymous-auth": P, "kubelet.authorization-mode": P, "kubelet.client-ca": P,
 			"kubelet.read-only-port": P, "kubelet.streaming-idle-timeout": P, "kubelet.iptables-util-chains": P,
 			"kubelet.hostname-override": P, "kubelet.event-qps": P, "kubelet.tls-cert": F,
 			"kubelet.rotate-certificates": P, "kubelet.rotate-server-certificates": F, "kubelet.tls-cipher-suites": F,
 			"kubelet.pod-pids-limit": F, "kubelet.seccomp-default": F,
-			"kubelet.proxy-metrics-bind": P, "kubelet.proxy-kubeconfig-permissions": F,
+			"kubelet.proxy-metrics-bind": P, "kubelet.proxy-kubeconfig-permissions": P,
 		}, sourceOf: "readOnlyPort", source: "kubelet default"},
 		{fixture: "flags-only", want: map[string]finding.Status{
 			"kubelet.service-file-permissions": S, "kubelet.config-file-permissions": S,

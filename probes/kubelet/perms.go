@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 
 	"github.com/nodeguard/nodeguard/probes/model/catalog"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
@@ -21,7 +22,23 @@ type FileCheck struct {
 	ModeRef, OwnerRef string
 	// Optional files that do not exist are skipped; required ones are errors.
 	Optional bool
+	// Access says whether the directories on the file's path count.
+	Access Access
 }
+
+// Access is how CheckFile judges a file's permissions.
+type Access int
+
+const (
+	// OwnMode judges the file's own mode, as the CIS audit's `stat -c %a`.
+	OwnMode Access = iota
+	// OwnModeShowEffective judges the own mode and shows the effective one.
+	OwnModeShowEffective
+	// EffectiveMode judges what the directories on the file's real path
+	// leave of its mode (see effectiveMode): a 0644 file in a 0700
+	// directory is effectively 0600.
+	EffectiveMode
+)
 
 // CheckFile stats the file (following symlinks inside the root, since the
 // component reads the target) and returns its permission and ownership
@@ -58,12 +75,36 @@ func CheckFile(root *hostfs.Root, c FileCheck) []finding.Finding {
 	}
 	perm := finding.Finding{ID: permE.ID, Probe: permE.Probe, Severity: permE.Severity, References: modeRefs, Evidence: ev()}
 	perm.Evidence["maxMode"] = fmt.Sprintf("%04o", c.MaxMode)
-	if mode&^c.MaxMode == 0 {
+	judged, modeText, note := mode, fmt.Sprintf("%04o", mode), ""
+	if c.Access != OwnMode {
+		eff, err := effectiveMode(root, c.Path, st)
+		switch {
+		case err != nil:
+			perm.Evidence["effectiveModeError"] = err.Error()
+		case eff.Links > 1:
+			perm.Evidence["links"] = strconv.FormatUint(eff.Links, 10)
+		}
+		perm.Evidence["effectiveMode"] = fmt.Sprintf("%04o", eff.Mode)
+		if eff.Mode != mode {
+			by := make([]string, len(eff.By))
+			for i, d := range eff.By {
+				by[i] = d.String()
+			}
+			perm.Evidence["restrictedBy"] = strings.Join(by, ", ")
+			if c.Access == EffectiveMode {
+				judged = eff.Mode
+				modeText = fmt.Sprintf("%04o, effectively %04o: %s", mode, eff.Mode, perm.Evidence["restrictedBy"])
+			} else {
+				note = fmt.Sprintf(" (effectively %04o: %s; the file's own mode is judged)", eff.Mode, perm.Evidence["restrictedBy"])
+			}
+		}
+	}
+	if judged&^c.MaxMode == 0 {
 		perm.Status, perm.Title = finding.Pass, c.What+" permissions are restrictive"
-		perm.Message = fmt.Sprintf("%s has mode %04o (at most %04o)", c.Path, mode, c.MaxMode)
+		perm.Message = fmt.Sprintf("%s has mode %s (at most %04o)%s", c.Path, modeText, c.MaxMode, note)
 	} else {
 		perm.Status, perm.Title = finding.Fail, c.What+" permissions are too open"
-		perm.Message = fmt.Sprintf("%s has mode %04o; it must be %04o or more restrictive", c.Path, mode, c.MaxMode)
+		perm.Message = fmt.Sprintf("%s has mode %s; it must be %04o or more restrictive%s", c.Path, modeText, c.MaxMode, note)
 		perm.Remediation = fmt.Sprintf(permE.Remediation, c.MaxMode, c.Path)
 	}
 	own := finding.Finding{ID: ownE.ID, Probe: permE.Probe, Severity: ownE.Severity, References: ownRefs, Evidence: ev()}

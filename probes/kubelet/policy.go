@@ -32,6 +32,12 @@ type Policy struct {
 	// rotates nothing); the CIS text reads the gate only. kubeadm leaves
 	// serverTLSBootstrap off.
 	RequireServerTLSBootstrap bool `json:"requireServerTLSBootstrap"`
+	// StrictFileModes judges each 4.1 file by its own mode, as the text's
+	// `stat -c %a` audit does. Off, a directory on the file's path that no
+	// one but root (or the file's owner) can search takes group and other
+	// access away: kubeadm's 0644 config.yaml in its 0700 /var/lib/kubelet is
+	// effectively 0600 and passes (docs/kube-bench.md, kube-bench #1598).
+	StrictFileModes bool `json:"strictFileModes"`
 }
 
 // Validate rejects cipher names the kubelet would not accept.

@@ -22,7 +22,7 @@ const proxyMetricsDefault = "127.0.0.1:10249"
 
 // proxyChecks are CIS 4.1.3/4.1.4 (kube-proxy kubeconfig) and 4.3.1 (metrics
 // bind address), read from the running kube-proxy.
-func proxyChecks(env *probes.Env) []finding.Finding {
+func proxyChecks(env *probes.Env, access Access) []finding.Finding {
 	metricsE, kubeconfigE := catalog.Get("kubelet.proxy-metrics-bind"), catalog.Get("kubelet.proxy-kubeconfig-permissions")
 	pid, args := findProxy(env.Root)
 	if pid == 0 {
@@ -95,7 +95,8 @@ func proxyChecks(env *probes.Env) []finding.Finding {
 		return append(out, skip(kubeconfigE, "kube-proxy kubeconfig not on the host",
 			fmt.Sprintf("%s (%s) is inside the kube-proxy container and not found under the host root", kubeconfig, kubeconfigSrc)))
 	}
-	return append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.proxy-kubeconfig", What: whatProxyKubeconfig, Path: p, MaxMode: 0o600})...)
+	return append(out, CheckFile(env.Root, FileCheck{ID: "kubelet.proxy-kubeconfig", What: whatProxyKubeconfig, Path: p,
+		MaxMode: maxProxyKubeconfig, Access: access})...)
 }
 
 func findProxy(root *hostfs.Root) (int, []string) {
