@@ -91,6 +91,20 @@ func symlink(t *testing.T, top, target, link string) {
 }
 
 func TestEffectiveMode(t *testing.T) {
+	const config = "/var/lib/kubelet/config.yaml"
+	// kubeletDirs is a tree with config.yaml under directories at these modes.
+	kubeletDirs := func(dirs map[string]fs.FileMode) func(t *testing.T) string {
+		return func(t *testing.T) string { return hostTree(t, dirs, config[1:]) }
+	}
+	// pkiLinkedTo is a tree whose /etc/kubernetes/pki links to /srv/pki, in a
+	// 0700 /srv.
+	pkiLinkedTo := func(target string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			top := hostTree(t, map[string]fs.FileMode{"srv": 0o700}, "srv/pki/ca.crt")
+			symlink(t, top, target, "etc/kubernetes/pki")
+			return top
+		}
+	}
 	cases := []struct {
 		name  string
 		setup func(t *testing.T) string
@@ -98,39 +112,19 @@ func TestEffectiveMode(t *testing.T) {
 		want  fs.FileMode
 		by    string
 	}{
-		{"0700 parent", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib/kubelet": 0o700}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o600, "/var/lib/kubelet is 0700"},
-		{"0710 parent", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib/kubelet": 0o710}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o640, "/var/lib/kubelet is 0710"},
-		{"0711 parent", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib/kubelet": 0o711}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o644, ""},
-		{"0755 parent", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib/kubelet": 0o755}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o644, ""},
-		{"0700 grandparent", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib": 0o700}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o600, "/var/lib is 0700"},
-		{"0710 then 0700", func(t *testing.T) string {
-			return hostTree(t, map[string]fs.FileMode{"var/lib": 0o710, "var/lib/kubelet": 0o700}, "var/lib/kubelet/config.yaml")
-		}, "/var/lib/kubelet/config.yaml", 0o600, "/var/lib is 0710, /var/lib/kubelet is 0700"},
+		{"0700 parent", kubeletDirs(map[string]fs.FileMode{"var/lib/kubelet": 0o700}), config, 0o600, "/var/lib/kubelet is 0700"},
+		{"0710 parent", kubeletDirs(map[string]fs.FileMode{"var/lib/kubelet": 0o710}), config, 0o640, "/var/lib/kubelet is 0710"},
+		{"0711 parent", kubeletDirs(map[string]fs.FileMode{"var/lib/kubelet": 0o711}), config, 0o644, ""},
+		{"0755 parent", kubeletDirs(map[string]fs.FileMode{"var/lib/kubelet": 0o755}), config, 0o644, ""},
+		{"0700 grandparent", kubeletDirs(map[string]fs.FileMode{"var/lib": 0o700}), config, 0o600, "/var/lib is 0700"},
+		{"0710 then 0700", kubeletDirs(map[string]fs.FileMode{"var/lib": 0o710, "var/lib/kubelet": 0o700}), config, 0o600, "/var/lib is 0710, /var/lib/kubelet is 0700"},
 		{"0700 host root", func(t *testing.T) string {
 			top := hostTree(t, nil, "etc/kubernetes/pki/ca.crt")
 			os.Chmod(top, 0o700)
 			return top
 		}, "/etc/kubernetes/pki/ca.crt", 0o600, "/ is 0700"},
-		{"absolute symlinked dir into a 0700 dir", func(t *testing.T) string {
-			top := hostTree(t, map[string]fs.FileMode{"srv": 0o700}, "srv/pki/ca.crt")
-			symlink(t, top, "/srv/pki", "etc/kubernetes/pki")
-			return top
-		}, "/etc/kubernetes/pki/ca.crt", 0o600, "/srv is 0700"},
-		{"relative symlinked dir leaving the root", func(t *testing.T) string {
-			top := hostTree(t, map[string]fs.FileMode{"srv": 0o700}, "srv/pki/ca.crt")
-			symlink(t, top, "../../../../../srv/pki", "etc/kubernetes/pki")
-			return top
-		}, "/etc/kubernetes/pki/ca.crt", 0o600, "/srv is 0700"},
+		{"absolute symlinked dir into a 0700 dir", pkiLinkedTo("/srv/pki"), "/etc/kubernetes/pki/ca.crt", 0o600, "/srv is 0700"},
+		{"relative symlinked dir leaving the root", pkiLinkedTo("../../../../../srv/pki"), "/etc/kubernetes/pki/ca.crt", 0o600, "/srv is 0700"},
 		{"symlink in a 0700 dir to an open one", func(t *testing.T) string {
 			// The target is reachable by its own path: the link's
 			// directory protects nothing.
