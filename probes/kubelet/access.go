@@ -92,7 +92,7 @@ func effectiveMode(root *hostfs.Root, p string, st fs.FileInfo) (effective, erro
 		}
 		dm := dst.Mode().Perm()
 		du, dg, _ := hostfs.Owner(dst)
-		acl := dm&0o010 != 0 && hasACL(root, dir)
+		acl := dm&0o011 == 0o010 && hasACL(root, dir) // only group-search dirs depend on it
 		if next := limitByDir(out.Mode, fu, fg, dm, du, dg, acl); next != out.Mode {
 			out.Mode = next
 			out.By = append(out.By, dirLimit{Dir: dir, Mode: dm})
