@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and etcd from the Go module proxy for the integration
+# Builds Kubernetes binaries from the Go module proxy for the integration
 # tests (no release tarballs are reachable here) and caches them so only the
 # first run pays. Prints the directory holding the binaries on stdout.
+#
+#   build.sh                 kube-apiserver and etcd (integration/kubeenv)
+#   build.sh node            also kubelet, kube-controller-manager,
+#                            kube-scheduler and kubectl (integration/clusterbox)
 #
 #   KUBE_VERSION  k8s.io/kubernetes release (default v1.37.2, matching client-go v0.37.x)
 #   ETCD_VERSION  go.etcd.io/etcd/server/v3 release (default: the one that release requires)
@@ -11,7 +15,19 @@ set -euo pipefail
 kube_version=${KUBE_VERSION:-v1.37.2}
 cache=${NODEGUARD_KUBE_CACHE:-${HOME}/.cache/nodeguard/kube-${kube_version}}
 
-if [[ -x ${cache}/kube-apiserver && -x ${cache}/etcd ]]; then
+kube_cmds=(kube-apiserver)
+if [[ ${1:-} == node ]]; then
+	kube_cmds+=(kubelet kube-controller-manager kube-scheduler kubectl)
+fi
+
+# Only what is missing is built, so adding "node" later reuses the apiserver.
+missing=()
+for b in "${kube_cmds[@]}"; do
+	[[ -x ${cache}/${b} ]] || missing+=("${b}")
+done
+need_etcd=true
+[[ -x ${cache}/etcd ]] && need_etcd=false
+if [[ ${#missing[@]} -eq 0 && ${need_etcd} == false ]]; then
 	echo "${cache}"
 	exit 0
 fi
@@ -38,33 +54,47 @@ fi
 mapfile -t staging < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "${kube_gomod}" | sort -u)
 etcd_version=${ETCD_VERSION:-$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2; exit}' "${kube_gomod}")}
 
-mkdir -p "${work}/kube" "${work}/etcd" "${cache}.partial"
+mkdir -p "${work}/kube" "${work}/etcd" "${work}/out" "${cache}"
 
-log "building kube-apiserver ${kube_version} (${#staging[@]} staging modules at ${staging_version})"
-(
-	cd "${work}/kube"
-	go mod init nodeguard.test/kubebuild >/dev/null 2>&1
-	go mod edit -require "k8s.io/kubernetes@${kube_version}"
-	for m in "${staging[@]}"; do
-		go mod edit -replace "${m}=${m}@${staging_version}"
-	done
-	minor=${kube_version#v1.}
-	minor=${minor%%.*}
-	pkg=k8s.io/component-base/version
-	ldflags="-s -w -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
-	go build -mod=mod -trimpath -ldflags "${ldflags}" -o "${cache}.partial/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-)
+if [[ ${#missing[@]} -gt 0 ]]; then
+	log "building ${missing[*]} ${kube_version} (${#staging[@]} staging modules at ${staging_version})"
+	(
+		cd "${work}/kube"
+		go mod init nodeguard.test/kubebuild >/dev/null 2>&1
+		go mod edit -require "k8s.io/kubernetes@${kube_version}"
+		for m in "${staging[@]}"; do
+			go mod edit -replace "${m}=${m}@${staging_version}"
+		done
+		minor=${kube_version#v1.}
+		minor=${minor%%.*}
+		pkg=k8s.io/component-base/version
+		ldflags="-s -w -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=1 -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean"
+		# kubectl lives in its staging module, the rest in k8s.io/kubernetes/cmd.
+		pkgs=()
+		for b in "${missing[@]}"; do
+			case ${b} in
+			kubectl) pkgs+=(k8s.io/kubernetes/cmd/kubectl) ;;
+			*) pkgs+=("k8s.io/kubernetes/cmd/${b}") ;;
+			esac
+		done
+		go build -mod=mod -trimpath -ldflags "${ldflags}" -o "${work}/out/" "${pkgs[@]}"
+	)
+fi
 
-log "building etcd ${etcd_version}"
-(
-	cd "${work}/etcd"
-	go mod init nodeguard.test/etcdbuild >/dev/null 2>&1
-	go mod edit -require "go.etcd.io/etcd/server/v3@${etcd_version}"
-	go build -mod=mod -trimpath -ldflags "-s -w" -o "${cache}.partial/etcd" go.etcd.io/etcd/server/v3
-)
+if [[ ${need_etcd} == true ]]; then
+	log "building etcd ${etcd_version}"
+	(
+		cd "${work}/etcd"
+		go mod init nodeguard.test/etcdbuild >/dev/null 2>&1
+		go mod edit -require "go.etcd.io/etcd/server/v3@${etcd_version}"
+		go build -mod=mod -trimpath -ldflags "-s -w" -o "${work}/out/etcd" go.etcd.io/etcd/server/v3
+	)
+fi
 
-# Publish both binaries at once so a killed build never leaves half a cache.
-rm -rf "${cache}"
-mv "${cache}.partial" "${cache}"
+# Publish each binary with a rename only once all are built, so a killed
+# build never leaves a half-written binary in the cache.
+for f in "${work}"/out/*; do
+	mv "${f}" "${cache}/$(basename "${f}")"
+done
 log "done: ${cache}"
 echo "${cache}"

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -115,10 +116,31 @@ type Env struct {
 	apiArgs   []string
 }
 
+// Options change how Start runs the control plane.
+type Options struct {
+	// APIServerArgs are added to kube-apiserver's flags (--name=value),
+	// replacing a default of the same name.
+	APIServerArgs []string
+	// ServingIPs are extra IP addresses in the API server's certificate
+	// (e.g. the kubernetes Service's ClusterIP, for in-cluster clients).
+	ServingIPs []net.IP
+	// Bin is the directory holding the binaries (default: Binaries).
+	Bin string
+}
+
 // Start runs etcd and kube-apiserver until the test ends.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	bin := Binaries(t)
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Env {
+	t.Helper()
+	bin := o.Bin
+	if bin == "" {
+		bin = Binaries(t)
+	}
 	dir, err := os.MkdirTemp("", "kubeenv-")
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +150,7 @@ func Start(t testing.TB) *Env {
 
 	e.ca = newIssuer(t, "kubeenv-ca")
 	writeFile(t, filepath.Join(dir, "ca.crt"), e.ca.certPEM)
-	servingCert, servingKey := e.ca.issue(t, "kube-apiserver", nil, true)
+	servingCert, servingKey := e.ca.issue(t, "kube-apiserver", nil, true, o.ServingIPs...)
 	writeFile(t, filepath.Join(dir, "apiserver.crt"), servingCert)
 	writeFile(t, filepath.Join(dir, "apiserver.key"), servingKey)
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -169,6 +191,13 @@ func Start(t testing.TB) *Env {
 		"--allow-privileged=true",
 		// The kubernetes Service endpoint must not be loopback; no Service is needed here.
 		"--endpoint-reconciler-type=none",
+	}
+	for _, a := range o.APIServerArgs {
+		// Replace a default flag rather than repeat it: list flags such as
+		// --authorization-mode would append.
+		flag, _, _ := strings.Cut(a, "=")
+		e.apiArgs = slices.DeleteFunc(e.apiArgs, func(d string) bool { return strings.HasPrefix(d, flag+"=") })
+		e.apiArgs = append(e.apiArgs, a)
 	}
 	e.Admin = e.Kubeconfig(t, "kubeenv-admin", "system:masters")
 	e.StartAPIServer(t)
@@ -243,6 +272,22 @@ func (e *Env) stop() {
 func (e *Env) Kubeconfig(t testing.TB, user string, groups ...string) string {
 	t.Helper()
 	return e.kubeconfig(t, e.ca, user, groups)
+}
+
+// Path is the path of a file of the environment: ca.crt, sa.key (the
+// service account signing key), apiserver.log, ...
+func (e *Env) Path(name string) string { return filepath.Join(e.dir, name) }
+
+// ClientCert writes a client certificate and key for user in groups, signed
+// by the cluster CA, and returns their paths.
+func (e *Env) ClientCert(t testing.TB, user string, groups ...string) (certFile, keyFile string) {
+	t.Helper()
+	cert, key := e.ca.issue(t, user, groups, false)
+	name := strings.NewReplacer(":", "_", "/", "_").Replace(user)
+	certFile, keyFile = e.Path(name+".crt"), e.Path(name+".key")
+	writeFile(t, certFile, cert)
+	writeFile(t, keyFile, key)
+	return certFile, keyFile
 }
 
 // UntrustedKubeconfig is like Kubeconfig but its certificate comes from a CA
@@ -435,7 +480,7 @@ func newIssuer(t testing.TB, name string) *issuer {
 // issue signs a serving certificate for 127.0.0.1/localhost, or a client
 // certificate whose CN is the user name and O the groups (how the API server
 // authenticates x509 clients).
-func (ca *issuer) issue(t testing.TB, cn string, groups []string, serving bool) (certPEM, keyOut []byte) {
+func (ca *issuer) issue(t testing.TB, cn string, groups []string, serving bool, ips ...net.IP) (certPEM, keyOut []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -449,7 +494,7 @@ func (ca *issuer) issue(t testing.TB, cn string, groups []string, serving bool) 
 	}
 	if serving {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.IPAddresses = append([]net.IP{net.ParseIP("127.0.0.1")}, ips...)
 		tmpl.DNSNames = []string{"localhost", "kubernetes", "kubernetes.default.svc"}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
