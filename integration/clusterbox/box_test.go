@@ -351,6 +351,9 @@ state = %q
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
   stream_server_address = "127.0.0.1"
+  # This machine's root lacks CAP_SYS_RESOURCE: runc cannot lower
+  # oom_score_adj (the pause container's -998). Keep scores >= containerd's.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = %q

@@ -1,13 +1,9 @@
 package clusterbox
 
 import (
-	"context"
 	"os"
 	"testing"
 	"time"
-
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestClusterBox is `make e2e`: the manifests on a real kubelet. It runs
@@ -20,10 +16,11 @@ func TestClusterBox(t *testing.T) {
 	start := time.Now()
 	b := startBox(t)
 	t.Logf("cluster up in %s", time.Since(start).Round(time.Second))
-	n, err := b.admin.CoreV1().Nodes().Get(context.Background(), nodeName, metav1.GetOptions{})
-	must(t, err)
-	for _, c := range n.Status.Conditions {
-		t.Logf("%s=%s %s", c.Type, c.Status, c.Reason)
-	}
-	_ = corev1.NodeReady
+
+	// 1. Apply: Running and Ready within 60 s, with the declared securityContext.
+	applied := time.Now()
+	b.apply()
+	pod := b.agentPod(60*time.Second, "")
+	t.Logf("1. agent pod %s Running and Ready %s after kubectl apply -k", pod.Name, time.Since(applied).Round(time.Millisecond))
+	b.checkSecurityContext(pod)
 }
