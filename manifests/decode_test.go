@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -48,7 +49,7 @@ func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme,
+		corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme, admissionregistrationv1.AddToScheme,
 		monitoringv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
@@ -87,7 +88,7 @@ func TestKustomizeBuildDecodesStrictly(t *testing.T) {
 		b.get(t, k)
 	}
 	for k, o := range b.objects {
-		if k == "Namespace/nodeguard" || strings.HasPrefix(k, "ClusterRole") {
+		if k == "Namespace/nodeguard" || strings.HasPrefix(k, "ClusterRole") || strings.HasPrefix(k, "ValidatingAdmissionPolicy") {
 			continue
 		}
 		if ns := o.(interface{ GetNamespace() string }).GetNamespace(); ns != "nodeguard" {

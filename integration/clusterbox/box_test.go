@@ -387,7 +387,9 @@ func (b *box) startKubelet() {
 	raw, err := os.ReadFile(kubeconfig)
 	must(t, err)
 	must(t, os.WriteFile(kubeconfig, bytes.ReplaceAll(raw, []byte("127.0.0.1"), []byte(hostIP)), 0o600))
-	port := agentproc.FreePort(t)
+	// The box has its own network namespace: the kubelet's usual port is
+	// free there, and the only one the worker port table allows.
+	port := 10250
 	cfg := filepath.Join(b.dir, "kubelet.yaml")
 	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
