@@ -231,8 +231,9 @@ func startBox(t *testing.T) *box {
 	b.startHolder()
 	b.startNetwork()
 	b.env = kubeenv.StartWith(t, kubeenv.Options{
-		Bin:        b.bin,
-		ServingIPs: []net.IP{net.ParseIP(serviceIP), net.ParseIP(hostIP)},
+		Bin:           b.bin,
+		KubeletClient: true,
+		ServingIPs:    []net.IP{net.ParseIP(serviceIP), net.ParseIP(hostIP)},
 		APIServerArgs: []string{
 			// Reached from the box over the veth pair.
 			"--bind-address=0.0.0.0",

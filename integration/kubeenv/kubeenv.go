@@ -126,6 +126,9 @@ type Options struct {
 	ServingIPs []net.IP
 	// Bin is the directory holding the binaries (default: Binaries).
 	Bin string
+	// KubeletClient gives the API server a client certificate for kubelets
+	// (exec, logs), signed by the CA the kubelets trust.
+	KubeletClient bool
 }
 
 // Start runs etcd and kube-apiserver until the test ends.
@@ -191,6 +194,10 @@ func StartWith(t testing.TB, o Options) *Env {
 		"--allow-privileged=true",
 		// The kubernetes Service endpoint must not be loopback; no Service is needed here.
 		"--endpoint-reconciler-type=none",
+	}
+	if o.KubeletClient {
+		cert, key := e.ClientCert(t, "kube-apiserver-kubelet-client", "system:masters")
+		o.APIServerArgs = append(o.APIServerArgs, "--kubelet-client-certificate="+cert, "--kubelet-client-key="+key)
 	}
 	for _, a := range o.APIServerArgs {
 		// Replace a default flag rather than repeat it: list flags such as
