@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean
 
 all: build
 
@@ -32,10 +32,16 @@ unit:
 bpf-check:
 	./bpf/regenerate.sh
 
-# etcd and kube-apiserver for the integration tests, built from the Go module
-# proxy once and cached under ~/.cache/nodeguard (the first build is long).
+# etcd, kube-apiserver, and for the e2e kubelet, kube-controller-manager,
+# kube-scheduler and kubectl, built from the Go module proxy once and cached
+# under ~/.cache/nodeguard (the first build is long).
 kube-binaries:
-	./integration/kubeenv/build.sh
+	./integration/kubeenv/build.sh node >/dev/null
+
+# The DaemonSet on a real kubelet: the manifests applied to a single-node
+# cluster built on this machine (integration/clusterbox). Run as root.
+e2e: kube-binaries
+	NODEGUARD_E2E=1 $(GO) test -count=1 -v -timeout 20m -run '^TestClusterBox$$' ./integration/clusterbox
 
 # The stock kubeadm node trees of probes/controlplane/testdata, rewritten by
 # kubeadm built from the module proxy (cached like kube-binaries). Run as root.
@@ -84,7 +90,7 @@ kernels:
 	$(GO) test -count=1 -v -timeout 30m -run TestKernelMatrix ./integration/kernels $(KERNELS_FLAGS)
 
 # Every test: root-only tests (ss, eBPF, namespaces) run when make test runs as root.
-test: deps vet bpf-check kube-binaries go-binaries unit kernels reference
+test: deps vet bpf-check kube-binaries go-binaries unit e2e kernels reference
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
