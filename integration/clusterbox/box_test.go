@@ -270,12 +270,12 @@ func (b *box) startHolder() {
 		return err
 	})
 	b.run(true, "mount", "--make-rshared", "/")
-	// containerd's CRI keeps network namespaces and shim sockets under /run
-	// and /var/run; give the box its own.
-	for _, d := range []string{"/run/containerd", "/run/netns"} {
-		if _, err := os.Stat(d); err == nil {
-			b.run(true, "mount", "-t", "tmpfs", "tmpfs", d)
-		}
+	// Paths the kubelet and containerd use whatever their configuration
+	// (shim sockets, network namespaces, log links, device plugins): the
+	// box gets its own, so nothing of it is left on the host.
+	for _, d := range []string{"/run/containerd", "/run/netns", "/var/log/containers", "/var/lib/kubelet"} {
+		must(t, os.MkdirAll(d, 0o755))
+		b.run(true, "mount", "-t", "tmpfs", "tmpfs", d)
 	}
 }
 
