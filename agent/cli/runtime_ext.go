@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
+	"github.com/nodeguard/nodeguard/probes/ports"
 )
 
 // startRuntime starts the eBPF runtime anomaly detection of `nodeguard run`
@@ -78,11 +81,32 @@ func startRuntime(ctx context.Context, noBPF bool, d *service.Daemon, pods *kube
 		}
 		return det.Err()
 	})
+	// The kernel hook reports a listen, not a close: a listener the rule
+	// reported is rescanned for every few seconds until a scan finds it
+	// closed, so that UnexpectedOpenPorts goes back to False then and not
+	// at the next periodic scan.
+	watch := newListenerWatch()
+	d.Subscribe(watch.scanned)
+	go func() {
+		t := time.NewTicker(listenerWatchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if watch.pending() {
+					d.Trigger()
+				}
+			}
+		}
+	}()
 	events, _ := det.Subscribe(1024)
 	go func() {
 		for ev := range events {
 			if ev.Rule == anomaly.UnexpectedListener.String() {
 				// Refresh the ports finding and nodeguard_listening_port now.
+				watch.add(ev.Details["protocol"], ev.Details["port"])
 				d.Trigger()
 			}
 			b, err := json.Marshal(ev)
@@ -93,4 +117,76 @@ func startRuntime(ctx context.Context, noBPF bool, d *service.Daemon, pods *kube
 		}
 	}()
 	return det
+}
+
+// listenerWatchEvery is how often listeners the runtime rule reported are
+// rescanned for while they are open.
+const listenerWatchEvery = 5 * time.Second
+
+// listenerWatch keeps the listeners (protocol and port) the runtime rule
+// reported until a scan no longer finds them. One that no scan ever showed
+// (closed at once, or filtered by the policy) is given up after a few scans.
+type listenerWatch struct {
+	mu   sync.Mutex
+	open map[string]*watched
+}
+
+type watched struct {
+	seen   bool
+	missed int
+}
+
+// maxWatched bounds the listeners watched at once; past it, new ones wait for
+// the periodic scan.
+const maxWatched = 256
+
+func newListenerWatch() *listenerWatch { return &listenerWatch{open: map[string]*watched{}} }
+
+func listenerKey(protocol, port string) string {
+	// The rule says tcp6 or udp6 where the ports probe says tcp or udp.
+	return strings.TrimSuffix(protocol, "6") + "/" + port
+}
+
+func (w *listenerWatch) add(protocol, port string) {
+	if port == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.open[listenerKey(protocol, port)]; !ok && len(w.open) < maxWatched {
+		w.open[listenerKey(protocol, port)] = &watched{}
+	}
+}
+
+func (w *listenerWatch) pending() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.open) > 0
+}
+
+// scanned drops the watched listeners the report no longer lists.
+func (w *listenerWatch) scanned(rep *finding.Report) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.open) == 0 {
+		return
+	}
+	listed := map[string]bool{}
+	for i := range rep.Findings {
+		if f := &rep.Findings[i]; f.ID == ports.IDListener {
+			listed[listenerKey(f.Evidence["protocol"], f.Evidence["port"])] = true
+		}
+	}
+	for k, st := range w.open {
+		switch {
+		case listed[k]:
+			st.seen, st.missed = true, 0
+		case st.seen:
+			delete(w.open, k)
+		default:
+			if st.missed++; st.missed >= 3 {
+				delete(w.open, k)
+			}
+		}
+	}
 }

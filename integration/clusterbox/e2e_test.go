@@ -114,8 +114,8 @@ func TestClusterBox(t *testing.T) {
 	// 6. Least privilege per node, with the agent's own token.
 	b.checkLeastPrivilege(b.agentClient(pod))
 
-	// 2b. The port closes: False again. Closing a port triggers no rescan,
-	// so this waits for the next periodic scan (the DaemonSet's interval).
+	// 2b. The port closes: False again. The agent rescans every 5 s for a
+	// listener the runtime rule reported until a scan finds it closed.
 	must(t, b.admin.CoreV1().Pods("default").Delete(ctx, "forbidden-port", metav1.DeleteOptions{}))
 	b.waitFor(nil, "the forbidden port closed", 60*time.Second, func() error {
 		if b.listening(forbiddenPort) {
@@ -124,7 +124,7 @@ func TestClusterBox(t *testing.T) {
 		return nil
 	})
 	closed := time.Now()
-	b.waitCondition("UnexpectedOpenPorts", corev1.ConditionFalse, 6*time.Minute)
+	b.waitCondition("UnexpectedOpenPorts", corev1.ConditionFalse, 30*time.Second)
 	t.Logf("2. UnexpectedOpenPorts False %s after the port closed", time.Since(closed).Round(time.Second))
 
 	// 5. Restart: recreated, lastTransitionTime of unchanged conditions kept,
