@@ -104,8 +104,10 @@ func toolsPod(name string, hostNetwork bool, command ...string) *corev1.Pod {
 }
 
 // shellEvent waits for the agent's Warning Event on the Node about a shell
-// in namespace/pod/container.
-func (b *box) shellEvent(pod, container string, timeout time.Duration) *eventsv1.Event {
+// in namespace/pod/container whose note names process (its comm): the test
+// pod's own busybox counts as a shell too, so the exec'd one is told apart
+// by its name.
+func (b *box) shellEvent(pod, container, process string, timeout time.Duration) *eventsv1.Event {
 	b.t.Helper()
 	var found *eventsv1.Event
 	b.waitFor(nil, "a Warning Event on the Node naming default/"+pod+"/"+container, timeout, func() error {
@@ -122,7 +124,7 @@ func (b *box) shellEvent(pod, container string, timeout time.Duration) *eventsv1
 			seen = append(seen, e.Reason+": "+e.Note)
 			if e.Type == corev1.EventTypeWarning && e.Regarding.Name == nodeName && e.Related != nil &&
 				e.Related.Kind == "Pod" && e.Related.Namespace == "default" && e.Related.Name == pod &&
-				strings.Contains(e.Note, container) {
+				strings.Contains(e.Note, "container "+container) && strings.Contains(e.Note, "process "+process+" (") {
 				found = e
 				return nil
 			}

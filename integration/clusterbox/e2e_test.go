@@ -105,10 +105,12 @@ func TestClusterBox(t *testing.T) {
 
 	// 3. Attribution from a real pod.
 	b.createPod(toolsPod("shell-target", false, "sleep", "3600"))
+	// The event must be about the exec'd sh, not about the pod's own sleep
+	// (busybox too).
 	if out, err := b.kubectl("exec", "-n", "default", "shell-target", "-c", "main", "--", "sh", "-c", "echo hello"); err != nil {
 		t.Fatalf("3. kubectl exec: %v\n%s\nkubelet log tail:\n%s", err, out, b.partLog("kubelet"))
 	}
-	ev := b.shellEvent("shell-target", "main", 30*time.Second)
+	ev := b.shellEvent("shell-target", "main", "sh", 30*time.Second)
 	t.Logf("3. Warning Event %s on Node %s, related %s/%s: %s", ev.Reason, ev.Regarding.Name, ev.Related.Namespace, ev.Related.Name, ev.Note)
 
 	// 6. Least privilege per node, with the agent's own token.
