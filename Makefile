@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean
+.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean helm-binary
 
 all: build
 
@@ -59,6 +59,15 @@ admission-tables:
 go-binaries:
 	./integration/gobinaries/build.sh >/dev/null
 
+# helm, built from the Go module proxy once and cached under
+# ~/.cache/nodeguard (manifests/helm_test.go lints and renders the chart in
+# manifests/helm/nodeguard with it; under CI=true a missing helm fails it).
+HELM_VERSION := v4.3.2
+HELM_DIR     := $(HOME)/.cache/nodeguard/helm-$(HELM_VERSION)
+helm-binary:
+	@[ -x $(HELM_DIR)/helm ] || { echo "building helm $(HELM_VERSION) into $(HELM_DIR)" >&2; \
+	  GOBIN=$(HELM_DIR) GOFLAGS=-buildvcs=false GOWORK=off $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+
 # The kubelet's own flag set and defaulting code as an independent reference
 # (a separate module: it requires k8s.io/kubernetes): the pinned version live,
 # the other versions of integration/kubeletdefaults/versions.txt through the
@@ -90,7 +99,7 @@ kernels:
 	$(GO) test -count=1 -v -timeout 30m -run TestKernelMatrix ./integration/kernels $(KERNELS_FLAGS)
 
 # Every test: root-only tests (ss, eBPF, namespaces) run when make test runs as root.
-test: deps vet bpf-check kube-binaries go-binaries unit e2e kernels reference
+test: deps vet bpf-check kube-binaries go-binaries helm-binary unit e2e kernels reference
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
