@@ -60,8 +60,10 @@ go-binaries:
 	./integration/gobinaries/build.sh >/dev/null
 
 # helm, built from the Go module proxy once and cached under
-# ~/.cache/nodeguard (manifests/helm_test.go lints and renders the chart in
-# manifests/helm/nodeguard with it; under CI=true a missing helm fails it).
+# ~/.cache/nodeguard (integration/helmbin): manifests/helm_test.go lints and
+# renders the chart in manifests/helm/nodeguard with it, integration/deploy
+# installs it; under CI=true a missing helm fails them. The first build takes
+# about 2 minutes.
 HELM_VERSION := v4.3.2
 HELM_DIR     := $(HOME)/.cache/nodeguard/helm-$(HELM_VERSION)
 helm-binary:

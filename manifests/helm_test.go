@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -16,18 +15,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nodeguard/nodeguard/integration/helmbin"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 	"github.com/nodeguard/nodeguard/probes/ports"
 )
 
-// The Helm chart of the kustomize base, and the helm binary `make
-// helm-binary` builds from the Go module proxy (keep the version in step with
-// the Makefile's HELM_VERSION).
-const (
-	chartDir    = "helm/nodeguard"
-	helmVersion = "v4.3.2"
-	helmEnv     = "NODEGUARD_HELM" // a helm binary to use instead of the cache's
-)
+// The chart of the kustomize base.
+const chartDir = "helm/nodeguard"
 
 // chartLabels are the labels the chart adds to every object's metadata; they
 // are all that may differ from the kustomize build.
@@ -35,47 +29,9 @@ var chartLabels = []string{
 	"helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "app.kubernetes.io/version",
 }
 
-// helmBinary returns the cached helm; without it the helm tests skip, except
-// under CI (CI=true), where a missing helm is a failure.
-func helmBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv(helmEnv); p != "" {
-		return p
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(home, ".cache", "nodeguard", "helm-"+helmVersion, "helm")
-	if _, err := os.Stat(p); err != nil {
-		msg := fmt.Sprintf("no helm at %s: run `make helm-binary` (go install helm.sh/helm/v4/cmd/helm@%s) or set %s", p, helmVersion, helmEnv)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
-
-// helm runs the helm binary with a throwaway home, so that no user's
-// repositories or plugins change the result.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin := helmBinary(t)
-	home := t.TempDir()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
-		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
-		"HELM_DATA_HOME="+filepath.Join(home, "data"),
-		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"),
-	)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String() + errb.String(), fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String(), nil
+	return helmbin.Run(t, nil, args...)
 }
 
 // helmTemplate renders the chart as release "nodeguard" in namespace

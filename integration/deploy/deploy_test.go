@@ -109,6 +109,48 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
+	installCRDs(ctx, t, a, dyn)
+	a.mapper.Reset()
+	warn.take()
+
+	docs, err := manifests.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Namespaced objects can be dry-run only into a namespace that exists.
+	if _, err := a.apply(ctx, docs["Namespace/nodeguard"], false); err != nil {
+		t.Fatalf("Namespace/nodeguard: %v", err)
+	}
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+
+	for _, dryRun := range []bool{true, false} {
+		for _, k := range keys {
+			if k == "Namespace/nodeguard" && !dryRun {
+				continue // applied above
+			}
+			obj, err := a.apply(ctx, docs[k], dryRun)
+			if err != nil {
+				t.Errorf("apply %s (dry run %v): %v", k, dryRun, err)
+				continue
+			}
+			w := warn.take()
+			if k == "DaemonSet/nodeguard" {
+				checkDaemonSet(t, obj, w)
+			} else if len(w) > 0 {
+				t.Errorf("apply %s: API server warnings %q", k, w)
+			}
+		}
+	}
+}
+
+// installCRDs installs the prometheus-operator CRDs and waits until they are
+// established.
+func installCRDs(ctx context.Context, t *testing.T, a *applier, dyn dynamic.Interface) {
+	t.Helper()
 	// The prometheus-operator CRDs, generated from the API types the unit
 	// tests decode with (see manifests/testdata/crds/README.md).
 	crdDir := filepath.Join(repoRoot(t), "manifests", "testdata", "crds")
@@ -146,41 +188,6 @@ func TestManifestsApplyToARealAPIServer(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatalf("CRD %s not established: %v", name, err)
-		}
-	}
-	a.mapper.Reset()
-	warn.take()
-
-	docs, err := manifests.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Namespaced objects can be dry-run only into a namespace that exists.
-	if _, err := a.apply(ctx, docs["Namespace/nodeguard"], false); err != nil {
-		t.Fatalf("Namespace/nodeguard: %v", err)
-	}
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-
-	for _, dryRun := range []bool{true, false} {
-		for _, k := range keys {
-			if k == "Namespace/nodeguard" && !dryRun {
-				continue // applied above
-			}
-			obj, err := a.apply(ctx, docs[k], dryRun)
-			if err != nil {
-				t.Errorf("apply %s (dry run %v): %v", k, dryRun, err)
-				continue
-			}
-			w := warn.take()
-			if k == "DaemonSet/nodeguard" {
-				checkDaemonSet(t, obj, w)
-			} else if len(w) > 0 {
-				t.Errorf("apply %s: API server warnings %q", k, w)
-			}
 		}
 	}
 }
