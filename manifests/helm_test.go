@@ -321,6 +321,19 @@ resources: {requests: {cpu: 50m, memory: 100Mi}, limits: {cpu: null, memory: 1Gi
 		}
 	})
 
+	t.Run("namespace", func(t *testing.T) {
+		objs := helmTemplate(t, "--namespace", "security") // the last --namespace wins
+		if _, ok := objs["Namespace/security"]; !ok {
+			t.Errorf("no Namespace/security in %v", keys(objs))
+		}
+		for k, m := range objs {
+			y, _ := yaml.Marshal(m)
+			if strings.Contains(string(y), "namespace: nodeguard") || strings.Contains(string(y), "- nodeguard\n") {
+				t.Errorf("%s still names the namespace nodeguard:\n%s", k, y)
+			}
+		}
+	})
+
 	t.Run("toggles", func(t *testing.T) {
 		objs := helmTemplate(t,
 			"--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false",
