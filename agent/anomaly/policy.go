@@ -88,9 +88,7 @@ func (p *Policy) Validate() error {
 	var errs []error
 	for _, r := range Rules() {
 		c := p.Rule(r)
-		if c.Severity.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("rules.%s.severity %q: want critical, high, medium, low or info", r, c.Severity))
-		}
+		errs = append(errs, c.Severity.Check("rules."+r.String()+".severity"))
 		for _, a := range c.AllowProcesses {
 			if a == "" || (strings.Contains(a, "/") && !path.IsAbs(a)) {
 				errs = append(errs, fmt.Errorf("rules.%s.allowProcesses: %q: want a process name or an absolute path", r, a))

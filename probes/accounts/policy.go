@@ -3,7 +3,6 @@ package accounts
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -48,9 +47,7 @@ func (p *Policy) Validate() error {
 		{"sudo.allSeverity", p.Sudo.AllSeverity}, {"sudo.nopasswdSeverity", p.Sudo.NopasswdSeverity},
 		{"sudo.nopasswdAllSeverity", p.Sudo.NopasswdAllSeverity}, {"lockIgnoredSeverity", p.LockIgnoredSeverity},
 	} {
-		if s.sev.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("%s %q: want critical, high, medium, low or info", s.name, s.sev))
-		}
+		errs = append(errs, s.sev.Check(s.name))
 	}
 	return errors.Join(errs...)
 }

@@ -25,10 +25,7 @@ type Policy struct {
 
 // Validate checks the severity and the size limit.
 func (p *Policy) Validate() error {
-	var errs []error
-	if p.VulnerabilitySeverity.Rank() < 0 {
-		errs = append(errs, fmt.Errorf("vulnerabilitySeverity %q: want critical, high, medium, low or info", p.VulnerabilitySeverity))
-	}
+	errs := []error{p.VulnerabilitySeverity.Check("vulnerabilitySeverity")}
 	if p.MaxBinaryMiB <= 0 || p.MaxBinaryMiB > 4096 {
 		errs = append(errs, fmt.Errorf("maxBinaryMiB %d: want 1 to 4096", p.MaxBinaryMiB))
 	}

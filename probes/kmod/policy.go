@@ -70,9 +70,7 @@ func (p *Policy) Validate() error {
 		{"loadedSeverity", p.LoadedSeverity}, {"notDisabledSeverity", p.NotDisabledSeverity},
 		{"blacklistOnlySeverity", p.BlacklistOnlySeverity}, {"modulesDisabledSeverity", p.ModulesDisabledSeverity},
 	} {
-		if s.sev.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("%s %q: want critical, high, medium, low or info", s.name, s.sev))
-		}
+		errs = append(errs, s.sev.Check(s.name))
 	}
 	return errors.Join(errs...)
 }

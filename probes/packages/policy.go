@@ -42,9 +42,7 @@ func (p *Policy) Validate() error {
 		"securityUpdatesSeverity": p.SecurityUpdatesSeverity, "rebootRequiredSeverity": p.RebootRequiredSeverity,
 		"staleListsSeverity": p.StaleListsSeverity, "vulnerabilitySeverity": p.VulnerabilitySeverity,
 	} {
-		if s.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("%s %q: want critical, high, medium, low or info", name, s))
-		}
+		errs = append(errs, s.Check(name))
 	}
 	if p.MaxNames < 0 || p.MaxNames > 1000 {
 		errs = append(errs, fmt.Errorf("maxNames %d: want 0 to 1000", p.MaxNames))

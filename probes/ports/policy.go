@@ -177,14 +177,10 @@ func (p *Policy) Validate() error {
 		errs = append(errs, f.validate(fmt.Sprintf("forbidden[%d]", i)))
 		f.title = "Forbidden listener: " + f.Description
 		f.refs = append(slices.Clip(f.References), guidanceRef)
-		if f.Severity.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("forbidden[%d]: severity %q: want critical, high, medium, low or info", i, f.Severity))
-		}
+		errs = append(errs, f.Severity.Check(fmt.Sprintf("forbidden[%d]: severity", i)))
 	}
 	for _, s := range []finding.Severity{p.UnexpectedSeverity, p.UnexpectedLoopbackSeverity} {
-		if s.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("unexpected severity %q: want critical, high, medium, low or info", s))
-		}
+		errs = append(errs, s.Check("unexpected severity"))
 	}
 	return errors.Join(errs...)
 }

@@ -3,7 +3,6 @@ package release
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -24,13 +23,5 @@ type Policy struct {
 
 // Validate checks the severities.
 func (p *Policy) Validate() error {
-	var errs []error
-	check := func(name string, s finding.Severity) {
-		if s.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("%s %q: want critical, high, medium, low or info", name, s))
-		}
-	}
-	check("outOfSupportSeverity", p.OutOfSupportSeverity)
-	check("behindPatchSeverity", p.BehindPatchSeverity)
-	return errors.Join(errs...)
+	return errors.Join(p.OutOfSupportSeverity.Check("outOfSupportSeverity"), p.BehindPatchSeverity.Check("behindPatchSeverity"))
 }

@@ -63,9 +63,7 @@ func (p *Policy) Validate() error {
 					errs = append(errs, fmt.Errorf("%s: %q is not a service, socket, path, timer or target unit name", where, u))
 				}
 			}
-			if s.Severity.Rank() < 0 {
-				errs = append(errs, fmt.Errorf("%s: severity %q: want critical, high, medium, low or info", where, s.Severity))
-			}
+			errs = append(errs, s.Severity.Check(where+": severity"))
 		}
 	}
 	return errors.Join(errs...)

@@ -73,9 +73,7 @@ func (p *Policy) Validate() error {
 		}
 	}
 	for name, c := range p.Checks.byName() {
-		if c.Severity.Rank() < 0 {
-			errs = append(errs, fmt.Errorf("checks.%s.severity %q: want critical, high, medium, low or info", name, c.Severity))
-		}
+		errs = append(errs, c.Severity.Check("checks."+name+".severity"))
 	}
 	return errors.Join(errs...)
 }

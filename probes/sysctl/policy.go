@@ -77,9 +77,7 @@ func (p *Policy) Validate() error {
 			if (len(c.Values) > 0) == (c.Min != nil) {
 				errs = append(errs, fmt.Errorf("%s: set exactly one of values and min", where))
 			}
-			if c.Severity.Rank() < 0 {
-				errs = append(errs, fmt.Errorf("%s: severity %q: want critical, high, medium, low or info", where, c.Severity))
-			}
+			errs = append(errs, c.Severity.Check(where+": severity"))
 			if c.Reason == "" {
 				errs = append(errs, fmt.Errorf("%s: reason is required", where))
 			}

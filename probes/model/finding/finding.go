@@ -36,6 +36,14 @@ const (
 var Severities = []Severity{Critical, High, Medium, Low, Info}
 
 // Rank orders severities: Critical is 4, Info 0, unknown -1.
+// Check is nil for a known severity, else the policy error for field.
+func (s Severity) Check(field string) error {
+	if s.Rank() < 0 {
+		return fmt.Errorf("%s %q: want critical, high, medium, low or info", field, s)
+	}
+	return nil
+}
+
 func (s Severity) Rank() int {
 	switch s {
 	case Critical:

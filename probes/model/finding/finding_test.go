@@ -62,3 +62,15 @@ func TestFinal(t *testing.T) {
 		}
 	}
 }
+
+func TestSeverityCheck(t *testing.T) {
+	for _, s := range []Severity{Critical, High, Medium, Low, Info} {
+		if err := s.Check("x"); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	err := Severity("urgent").Check("checks.root-login.severity")
+	if err == nil || err.Error() != `checks.root-login.severity "urgent": want critical, high, medium, low or info` {
+		t.Errorf("unknown severity: %v", err)
+	}
+}
