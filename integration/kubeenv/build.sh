@@ -6,6 +6,7 @@
 #   build.sh                 kube-apiserver and etcd (integration/kubeenv)
 #   build.sh node            also kubelet, kube-controller-manager,
 #                            kube-scheduler and kubectl (integration/clusterbox)
+#   build.sh kubeadm         also kubeadm (integration/kubeadm)
 #
 #   KUBE_VERSION  k8s.io/kubernetes release (default v1.37.2, matching client-go v0.37.x)
 #   ETCD_VERSION  go.etcd.io/etcd/server/v3 release (default: the one that release requires)
@@ -16,9 +17,16 @@ kube_version=${KUBE_VERSION:-v1.37.2}
 cache=${NODEGUARD_KUBE_CACHE:-${HOME}/.cache/nodeguard/kube-${kube_version}}
 
 kube_cmds=(kube-apiserver)
-if [[ ${1:-} == node ]]; then
-	kube_cmds+=(kubelet kube-controller-manager kube-scheduler kubectl)
-fi
+for group in "$@"; do
+	case ${group} in
+	node) kube_cmds+=(kubelet kube-controller-manager kube-scheduler kubectl) ;;
+	kubeadm) kube_cmds+=(kubeadm) ;;
+	*)
+		echo "build.sh: unknown group ${group} (want node or kubeadm)" >&2
+		exit 2
+		;;
+	esac
+done
 
 # Only what is missing is built, so adding "node" later reuses the apiserver.
 missing=()
