@@ -8,10 +8,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/restmapper"
 
 	"github.com/nodeguard/nodeguard/integration/helmbin"
 	"github.com/nodeguard/nodeguard/integration/kubeenv"
@@ -25,15 +21,7 @@ func TestHelmInstallToARealAPIServer(t *testing.T) {
 	helmbin.Binary(t) // skip (or fail under CI) before starting the API server
 	env := kubeenv.Start(t)
 	cfg := env.RESTConfig(t, env.Admin)
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &applier{t: t, dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))}
+	a, dyn := newApplier(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	installCRDs(ctx, t, a, dyn)
