@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean helm-binary
+.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean helm-binary openreports-crds
 
 all: build
 
@@ -69,6 +69,14 @@ HELM_DIR     := $(HOME)/.cache/nodeguard/helm-$(HELM_VERSION)
 helm-binary:
 	@[ -x $(HELM_DIR)/helm ] || { echo "building helm $(HELM_VERSION) into $(HELM_DIR)" >&2; \
 	  GOBIN=$(HELM_DIR) GOFLAGS=-buildvcs=false GOWORK=off $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+
+# OpenReports' CRDs from the module version in go.mod, for the kustomize
+# directory and the chart (manifests/openreports_test.go checks the copies).
+openreports-crds:
+	@d=$$($(GO) list -m -f '{{.Dir}}' github.com/openreports/reports-api) && \
+	  for f in openreports.io_clusterreports.yaml openreports.io_reports.yaml; do \
+	    install -m 644 $$d/config/crd/$$f manifests/openreports/$$f; \
+	    install -m 644 $$d/config/crd/$$f manifests/helm/nodeguard/crds/$$f; done
 
 # The kubelet's own flag set and defaulting code as an independent reference
 # (a separate module: it requires k8s.io/kubernetes): the pinned version live,

@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -321,6 +322,36 @@ resources: {requests: {cpu: 50m, memory: 100Mi}, limits: {cpu: null, memory: 1Gi
 		}
 	})
 
+	t.Run("reports", func(t *testing.T) {
+		grants := func(decoded map[string]runtime.Object) bool {
+			role, ok := decoded["ClusterRole/nodeguard-agent"].(*rbacv1.ClusterRole)
+			if !ok {
+				t.Fatal("no ClusterRole/nodeguard-agent")
+			}
+			return slices.ContainsFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.APIGroups, "openreports.io") })
+		}
+		for _, tc := range []struct {
+			value  string
+			grants bool
+		}{{"openreports", true}, {"none", false}} {
+			ds, decoded := daemonSet(t, helmTemplate(t, "--set", "reports="+tc.value))
+			if args := ds.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--reports="+tc.value) {
+				t.Errorf("reports=%s: args %v", tc.value, args)
+			}
+			if grants(decoded) != tc.grants {
+				t.Errorf("reports=%s: the agent's ClusterRole grants ClusterReports: %v", tc.value, !tc.grants)
+			}
+		}
+		// The CRDs ship in crds/, which helm install applies and helm
+		// template leaves out unless asked.
+		objs := helmTemplate(t, "--include-crds")
+		for _, k := range []string{"CustomResourceDefinition/clusterreports.openreports.io", "CustomResourceDefinition/reports.openreports.io"} {
+			if _, ok := objs[k]; !ok {
+				t.Errorf("--include-crds: no %s", k)
+			}
+		}
+	})
+
 	t.Run("namespace", func(t *testing.T) {
 		objs := helmTemplate(t, "--namespace", "security") // the last --namespace wins
 		if _, ok := objs["Namespace/security"]; !ok {
@@ -366,7 +397,8 @@ func TestHelmValuesSchema(t *testing.T) {
 		{[]string{"--set", "resources.requests.cpu=lots"}, []string{"/resources/requests/cpu", "does not match pattern"}},
 		{[]string{"--set", "image.tag=a:b"}, []string{"/image/tag", "does not match pattern"}},
 		{[]string{"--set", "tolerations[0].operator=Maybe"}, []string{"/tolerations/0/operator", "'Exists', 'Equal'"}},
-		{[]string{"--set", "reports=openreports"}, []string{"additional properties 'reports' not allowed"}},
+		{[]string{"--set", "reports=policyreports"}, []string{"/reports", "'openreports', 'none'"}},
+		{[]string{"--set", "report=none"}, []string{"additional properties 'report' not allowed"}},
 		{[]string{"--set", "nodeSelector.pool=null", "--set-json", "nodeSelector={\"pool\":1}"}, []string{"/nodeSelector/pool", "string"}},
 	} {
 		for _, cmd := range [][]string{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/nodeguard/nodeguard/agent/anomaly"
 	"github.com/nodeguard/nodeguard/agent/kube"
@@ -34,6 +35,9 @@ type kubeFlags struct {
 	// anomalyWindow is how long RuntimeAnomalyDetected stays True after the
 	// last high or critical runtime event.
 	anomalyWindow time.Duration
+	// reports is what the agent writes besides conditions and Events:
+	// "openreports" (a ClusterReport per node) or "none".
+	reports string
 }
 
 func (f *kubeFlags) register(fs *flag.FlagSet) {
@@ -43,6 +47,7 @@ func (f *kubeFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.qps, "kube-qps", 5, "sustained requests per second to the Kubernetes API")
 	fs.IntVar(&f.burst, "kube-burst", 10, "burst of requests to the Kubernetes API")
 	fs.DurationVar(&f.heartbeat, "heartbeat-period", kube.DefaultHeartbeatPeriod, "how often unchanged node conditions are re-stamped (lastHeartbeatTime)")
+	fs.StringVar(&f.reports, "reports", "openreports", "report objects to keep in the API: openreports (one OpenReports ClusterReport per node, where its CRD is installed) or none")
 	fs.DurationVar(&f.anomalyWindow, "runtime-anomaly-window", kube.DefaultRuntimeAnomalyWindow, "how long the RuntimeAnomalyDetected condition stays True after the last high or critical runtime event")
 }
 
@@ -59,6 +64,8 @@ func (f *kubeFlags) validate() error {
 		return fmt.Errorf("--heartbeat-period %s: must be at least 1s", f.heartbeat)
 	case f.anomalyWindow < time.Second:
 		return fmt.Errorf("--runtime-anomaly-window %s: must be at least 1s", f.anomalyWindow)
+	case f.reports != "openreports" && f.reports != "none":
+		return fmt.Errorf("--reports %q: want openreports or none", f.reports)
 	}
 	return nil
 }
@@ -112,12 +119,28 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn
 	// --role fixed it. The scanner is only touched before Run and from a
 	// report subscriber (the scan loop's goroutine), so never mid-scan.
 	followRole := d.Scanner.Role == ""
+	var reports *kube.ReportWriter
+	if f.reports == "openreports" {
+		var err error
+		reports, err = kube.NewReportWriter(kube.ReportWriterOptions{
+			Client: client, NodeName: node, Registerer: d.Registry,
+			Log: log.With().Str("component", "reports").Logger(),
+		})
+		if err != nil {
+			return err
+		}
+	}
 	m, err := kube.New(kube.Options{
 		Client: client, NodeName: node, HeartbeatPeriod: f.heartbeat, Log: log,
 		Registerer: d.Registry, FollowNodeRole: followRole,
 		OnNodeRole: func(probes.Role, string) {
 			if followRole {
 				d.Trigger()
+			}
+		},
+		OnNode: func(n *corev1.Node) {
+			if reports != nil {
+				reports.NodeSeen(n)
 			}
 		},
 	})
@@ -155,6 +178,10 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn
 		go followRuntime(ctx, det, m, f.anomalyWindow)
 	}
 	go m.Run(ctx)
+	if reports != nil {
+		d.Subscribe(reports.Observe)
+		go reports.Run(ctx)
+	}
 	log.Info().Str("node", node).Str("host", conn.host).Str("heartbeatPeriod", f.heartbeat.String()).Msg("maintaining node conditions")
 	return nil
 }

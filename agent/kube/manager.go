@@ -68,6 +68,9 @@ type Options struct {
 	// OnNodeRole is called (from the manager's goroutine) when the role the
 	// node's labels give is first learned or changes.
 	OnNodeRole func(probes.Role, string)
+	// OnNode is called with the Node whenever the manager reads it or gets
+	// it back from a patch (the report writer follows its UID).
+	OnNode func(*corev1.Node)
 	// Clock is the manager's time (heartbeats, backoff, transition times);
 	// nil means the real clock.
 	Clock clock.WithTicker
@@ -292,6 +295,9 @@ func (m *Manager) setNode(n *corev1.Node) {
 	m.mu.Unlock()
 	if changed && m.opts.OnNodeRole != nil {
 		m.opts.OnNodeRole(r, reason)
+	}
+	if m.opts.OnNode != nil {
+		m.opts.OnNode(n)
 	}
 }
 

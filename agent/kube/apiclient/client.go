@@ -11,6 +11,7 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -29,6 +31,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
+
+	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 )
 
 // The scheme knows the groups below and nothing else. It is built on the
@@ -45,6 +49,7 @@ func buildScheme() {
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	for _, add := range []func(*runtime.Scheme) error{
 		corev1.AddToScheme, eventsv1.AddToScheme, authenticationv1.AddToScheme, authorizationv1.AddToScheme,
+		openreportsv1alpha1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}
@@ -65,6 +70,7 @@ type Client struct {
 	events    *rest.RESTClient // /apis/events.k8s.io/v1
 	authn     *rest.RESTClient // /apis/authentication.k8s.io/v1
 	authz     *rest.RESTClient // /apis/authorization.k8s.io/v1
+	reports   *rest.RESTClient // /apis/openreports.io/v1alpha1 (a CRD: JSON only)
 }
 
 // New makes a client for cfg (which it does not change).
@@ -112,6 +118,7 @@ func New(cfg *rest.Config) (*Client, error) {
 		{&out.events, httpClient, "/apis", eventsv1.SchemeGroupVersion, false},
 		{&out.authn, httpClient, "/apis", authenticationv1.SchemeGroupVersion, false},
 		{&out.authz, httpClient, "/apis", authorizationv1.SchemeGroupVersion, false},
+		{&out.reports, httpClient, "/apis", openreportsv1alpha1.SchemeGroupVersion, false},
 	} {
 		gc := c
 		gv := g.gv
@@ -222,6 +229,80 @@ func (c *Client) CreateSubjectAccessReview(ctx context.Context, sar *authorizati
 	out := &authorizationv1.SubjectAccessReview{}
 	err := c.authz.Post().Resource("subjectaccessreviews").
 		VersionedParams(&metav1.CreateOptions{}, params).Body(sar).Do(ctx).Into(out)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListNodes lists Nodes (nodeguard report).
+func (c *Client) ListNodes(ctx context.Context, opts metav1.ListOptions) (*corev1.NodeList, error) {
+	out := &corev1.NodeList{}
+	err := c.core.Get().Resource("nodes").VersionedParams(&opts, params).Do(ctx).Into(out)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// OpenReportsServed tells whether the API server serves OpenReports'
+// ClusterReports (its CRD is installed). A group the server does not know
+// answers 404, which is false and no error.
+func (c *Client) OpenReportsServed(ctx context.Context) (bool, error) {
+	list := &metav1.APIResourceList{}
+	body, err := c.reports.Get().AbsPath("/apis", openreportsv1alpha1.GroupName, openreportsv1alpha1.GroupVersion.Version).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(body, list); err != nil {
+		return false, fmt.Errorf("discovery of %s: %w", openreportsv1alpha1.GroupVersion, err)
+	}
+	for _, r := range list.APIResources {
+		if r.Name == "clusterreports" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// GetClusterReport reads an OpenReports ClusterReport.
+func (c *Client) GetClusterReport(ctx context.Context, name string) (*openreportsv1alpha1.ClusterReport, error) {
+	out := &openreportsv1alpha1.ClusterReport{}
+	err := c.reports.Get().Resource("clusterreports").Name(name).
+		VersionedParams(&metav1.GetOptions{}, params).Do(ctx).Into(out)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ApplyClusterReport creates or replaces the fields fieldManager owns in a
+// ClusterReport with one server-side apply: one request whether or not the
+// object exists. Conflicts with other managers are forced (the agent owns
+// its node's report).
+func (c *Client) ApplyClusterReport(ctx context.Context, rep *openreportsv1alpha1.ClusterReport, fieldManager string) (*openreportsv1alpha1.ClusterReport, error) {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	force := true
+	out := &openreportsv1alpha1.ClusterReport{}
+	err = c.reports.Patch(types.ApplyPatchType).Resource("clusterreports").Name(rep.Name).
+		VersionedParams(&metav1.PatchOptions{FieldManager: fieldManager, Force: &force}, params).
+		Body(body).Do(ctx).Into(out)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListClusterReports lists ClusterReports (nodeguard report).
+func (c *Client) ListClusterReports(ctx context.Context, opts metav1.ListOptions) (*openreportsv1alpha1.ClusterReportList, error) {
+	out := &openreportsv1alpha1.ClusterReportList{}
+	err := c.reports.Get().Resource("clusterreports").VersionedParams(&opts, params).Do(ctx).Into(out)
 	if err != nil {
 		return nil, err
 	}
