@@ -71,7 +71,8 @@ type ReportWriter struct {
 	servedGauge prometheus.Gauge
 
 	mu      sync.Mutex
-	pending *finding.Report // newest scan not yet judged against the server
+	latest  *finding.Report // the newest scan
+	dirty   bool            // latest is not known to be on the server
 	uid     types.UID       // the Node's UID ("" until read)
 	// onServer is the hash of the report the API server holds: "" when
 	// unknown (read it first), noReport when there is none.
@@ -139,7 +140,7 @@ func (w *ReportWriter) Name() string { return w.name }
 // Observe takes a new scan; it never blocks (it is a daemon subscriber).
 func (w *ReportWriter) Observe(rep *finding.Report) {
 	w.mu.Lock()
-	w.pending = rep
+	w.latest, w.dirty = rep, true
 	w.mu.Unlock()
 	w.poke()
 }
@@ -152,7 +153,7 @@ func (w *ReportWriter) NodeSeen(n *corev1.Node) {
 	w.mu.Lock()
 	changed := w.uid != "" && n.UID != w.uid
 	if changed {
-		w.uid, w.onServer = n.UID, ""
+		w.uid, w.onServer, w.dirty = n.UID, "", true
 	}
 	w.mu.Unlock()
 	if changed {
@@ -211,9 +212,9 @@ func (w *ReportWriter) Run(ctx context.Context) {
 // else. It reports false when the API server does not serve ClusterReports.
 func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 	w.mu.Lock()
-	rep, uid, onServer := w.pending, w.uid, w.onServer
+	rep, uid, onServer, dirty := w.latest, w.uid, w.onServer, w.dirty
 	w.mu.Unlock()
-	if rep == nil {
+	if rep == nil || !dirty {
 		return true, nil
 	}
 	defer func() {
@@ -268,7 +269,7 @@ func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 	}
 	hash := want.Annotations[openreports.AnnotationHash]
 	if hash == onServer {
-		w.clearPending(rep)
+		w.settled(rep)
 		return true, nil
 	}
 	if _, err := w.opts.Client.ApplyClusterReport(ctx, want, ReportingController); err != nil {
@@ -289,17 +290,17 @@ func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 	w.mu.Lock()
 	w.onServer = hash
 	w.mu.Unlock()
-	w.clearPending(rep)
+	w.settled(rep)
 	w.log.Debug().Str("report", w.name).Str("hash", hash).Int("results", len(want.Results)).Int("omitted", omitted).Msg("ClusterReport written")
 	return true, nil
 }
 
-// clearPending forgets rep once it is on the server, unless a newer scan
+// settled records that rep is what the server holds, unless a newer scan
 // replaced it meanwhile.
-func (w *ReportWriter) clearPending(rep *finding.Report) {
+func (w *ReportWriter) settled(rep *finding.Report) {
 	w.mu.Lock()
-	if w.pending == rep {
-		w.pending = nil
+	if w.latest == rep {
+		w.dirty = false
 	}
 	w.mu.Unlock()
 }
