@@ -70,10 +70,10 @@ type ReportWriter struct {
 	omitted     prometheus.Gauge
 	servedGauge prometheus.Gauge
 
-	mu      sync.Mutex
-	latest  *finding.Report // the newest scan
-	dirty   bool            // latest is not known to be on the server
-	uid     types.UID       // the Node's UID ("" until read)
+	mu     sync.Mutex
+	latest *finding.Report // the newest scan
+	dirty  bool            // latest is not known to be on the server
+	uid    types.UID       // the Node's UID ("" until read)
 	// onServer is the hash of the report the API server holds: "" when
 	// unknown (read it first), noReport when there is none.
 	onServer string
