@@ -17,13 +17,16 @@ import (
 
 const agentNS = "nodeguard"
 
-// apply installs the prometheus-operator CRDs the base refers to, then
-// `kubectl apply -k` an overlay of manifests/ that changes only the image.
+// apply installs the prometheus-operator CRDs the base refers to and
+// OpenReports' (manifests/openreports), then `kubectl apply -k` an overlay of
+// manifests/ that changes only the image.
 func (b *box) apply() {
 	t := b.t
 	b.mustKubectl("apply", "--server-side", "-f", filepath.Join(b.repo, "manifests", "testdata", "crds"))
+	b.mustKubectl("apply", "--server-side", "-k", filepath.Join(b.repo, "manifests", "openreports"))
 	b.mustKubectl("wait", "--for", "condition=established", "--timeout=60s",
-		"crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com")
+		"crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com",
+		"crd/clusterreports.openreports.io")
 	overlay := filepath.Join(b.dir, "overlay")
 	must(t, os.MkdirAll(overlay, 0o755))
 	base, err := filepath.Rel(overlay, filepath.Join(b.repo, "manifests"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	openreportsv1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -205,6 +207,61 @@ func (b *box) checkLeastPrivilege(agent kubernetes.Interface) {
 	} else {
 		t.Logf("6. Event about another Node refused: %v", err)
 	}
+
+	// Reports: its own passes (dry run); another node's, or its own name
+	// scoped to or owned by another node, are refused.
+	report := func(name, scope, owner string) error {
+		body := fmt.Sprintf(`{"apiVersion":"openreports.io/v1alpha1","kind":"ClusterReport","metadata":{"name":%q,"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":%q,"uid":"00000000-0000-0000-0000-000000000000"}]},"source":"nodeguard","scope":{"apiVersion":"v1","kind":"Node","name":%q}}`,
+			name, owner, scope)
+		return agent.CoreV1().RESTClient().Patch(types.ApplyPatchType).AbsPath("/apis/openreports.io/v1alpha1/clusterreports/"+name).
+			Param("fieldManager", "nodeguard").Param("dryRun", "All").Param("force", "true").Body([]byte(body)).Do(ctx).Error()
+	}
+	if err := report("nodeguard-"+nodeName, nodeName, nodeName); err != nil {
+		t.Errorf("6. the agent's token may not write its own node's ClusterReport: %v", err)
+	}
+	for _, c := range []struct{ what, name, scope, owner string }{
+		{"another node's ClusterReport", "nodeguard-other-node", "other-node", "other-node"},
+		{"its own report scoped to another node", "nodeguard-" + nodeName, "other-node", nodeName},
+		{"its own report owned by another node", "nodeguard-" + nodeName, nodeName, "other-node"},
+		{"a report under another name", "nodeguard-x-" + nodeName, nodeName, nodeName},
+	} {
+		err := report(c.name, c.scope, c.owner)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "nodeguard-own-node-only") {
+			t.Errorf("6. %s with the agent's token: %v, want Forbidden by nodeguard-own-node-only", c.what, err)
+		} else {
+			t.Logf("6. %s refused: %v", c.what, err)
+		}
+	}
+}
+
+// checkClusterReport waits for the real node's ClusterReport to name port
+// as a failing listener, and checks it is the node's: scoped to and owned by
+// the Node.
+func (b *box) checkClusterReport(port string) {
+	t := b.t
+	ctx := context.Background()
+	var rep openreportsv1alpha1.ClusterReport
+	b.waitFor(pod2part(b), "the node's ClusterReport naming port "+port, 60*time.Second, func() error {
+		raw, err := b.admin.CoreV1().RESTClient().Get().AbsPath("/apis/openreports.io/v1alpha1/clusterreports/nodeguard-" + nodeName).DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &rep); err != nil {
+			return err
+		}
+		for _, r := range rep.Results {
+			if r.Result == "fail" && r.Rule == "ports.listener" && strings.Contains(r.Description, ":"+port) {
+				return nil
+			}
+		}
+		return errString(fmt.Sprintf("%d results, none failing on :%s", len(rep.Results), port))
+	})
+	n := b.node()
+	if rep.Scope == nil || rep.Scope.Name != nodeName || len(rep.OwnerReferences) != 1 || rep.OwnerReferences[0].UID != n.UID {
+		t.Errorf("2. ClusterReport scope %+v, owners %+v: want the Node %s (%s)", rep.Scope, rep.OwnerReferences, nodeName, n.UID)
+	}
+	t.Logf("2. ClusterReport %s: pass %d fail %d error %d skip %d", rep.Name,
+		rep.Summary.Pass, rep.Summary.Fail, rep.Summary.Error, rep.Summary.Skip)
 }
 
 // checksums hashes every regular file below roots (symlinks by target), so

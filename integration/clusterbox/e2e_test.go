@@ -99,6 +99,9 @@ func TestClusterBox(t *testing.T) {
 		t.Logf("2. UnexpectedOpenPorts True %s after the port opened", d.Round(time.Millisecond))
 	}
 
+	// 2c. The same finding in the node's OpenReports ClusterReport.
+	b.checkClusterReport(strconv.Itoa(forbiddenPort))
+
 	// 4b. The page.
 	alert := b.awaitAlert(mon, strconv.Itoa(forbiddenPort), 2*time.Minute)
 	t.Logf("4. page at the webhook %s after the port opened: %v", time.Since(opened).Round(time.Second), alert["labels"])

@@ -106,6 +106,9 @@ type Env struct {
 	Host string // https://127.0.0.1:port
 	// Admin is a system:masters kubeconfig.
 	Admin string
+	// EtcdURL is etcd's client URL (plain HTTP on loopback): its /metrics
+	// has the database size.
+	EtcdURL string
 
 	t         testing.TB
 	dir       string
@@ -176,6 +179,7 @@ func StartWith(t testing.TB, o Options) *Env {
 	// timeout, which a loaded CI machine (several suites starting clusters at
 	// once) can exceed: start it only once etcd is healthy.
 	waitForEtcd(t, e.etcd, etcdURL)
+	e.EtcdURL = etcdURL
 
 	e.Host = "https://127.0.0.1:" + strconv.Itoa(apiPort)
 	e.apiArgs = []string{

@@ -216,15 +216,16 @@ func result(f *finding.Finding) v1alpha1.ReportResult {
 	}
 }
 
-// properties are the finding's title, remediation and evidence, sorted by
-// key and bounded: at most MaxProperties entries of at most MaxPropertyLen
+// properties are the finding's title, remediation (of a failing or erroring
+// finding) and evidence, sorted by key and bounded: at most MaxProperties entries of at most MaxPropertyLen
 // bytes each, the count of dropped evidence in PropertyOmitted.
 func properties(f *finding.Finding) map[string]string {
 	p := map[string]string{}
 	if f.Title != "" {
 		p["title"] = truncate(f.Title, MaxPropertyLen)
 	}
-	if f.Remediation != "" {
+	// What to do matters only when there is something to do.
+	if f.Remediation != "" && (f.Status == finding.Fail || f.Status == finding.Error) {
 		p["remediation"] = truncate(f.Remediation, MaxPropertyLen)
 	}
 	room := MaxProperties - len(p) - 1 // one for PropertyOmitted

@@ -21,7 +21,7 @@ func sample() *finding.Report {
 		Node: "node-a", Role: "worker", ScannedAt: time.Date(2026, 12, 6, 10, 0, 0, 5, time.UTC),
 		Findings: []finding.Finding{
 			{ID: "sshd.permit-root-login", Probe: "sshd", Status: finding.Pass, Severity: finding.High,
-				Title: "Root login over SSH", Message: "PermitRootLogin is no"},
+				Title: "Root login over SSH", Message: "PermitRootLogin is no", Remediation: "Set PermitRootLogin no."},
 			{ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.Medium,
 				Title: "Unexpected listener", Message: "tcp 0.0.0.0:8080 (python3)",
 				Remediation: "Close it.", Evidence: map[string]string{"port": "8080", "process": "python3"}},
@@ -82,6 +82,9 @@ func TestBuild(t *testing.T) {
 		t.Errorf("results in order:\n%s\nwant:\n%s", strings.Join(order, "\n"), strings.Join(want, "\n"))
 	}
 	r := got.Results[1]
+	if pass := got.Results[4]; pass.Properties["remediation"] != "" || pass.Properties["title"] != "Root login over SSH" {
+		t.Errorf("a passing result's properties %v: the title, no remediation", pass.Properties)
+	}
 	if r.Description != "tcp 0.0.0.0:8080 (python3)" || r.Category != "UnexpectedOpenPorts" || !r.Scored ||
 		r.Properties["title"] != "Unexpected listener" || r.Properties["remediation"] != "Close it." ||
 		r.Properties["port"] != "8080" || r.Properties["process"] != "python3" || len(r.Properties) != 4 {
