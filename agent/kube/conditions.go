@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -189,7 +188,7 @@ func summarize(kind string, fs []finding.Finding) string {
 		if f.Message != "" {
 			item += ": " + f.Message
 		}
-		item = truncate(item, maxItemLen)
+		item = finding.Truncate(item, maxItemLen)
 		sep := ""
 		if i > 0 {
 			sep = "; "
@@ -204,18 +203,5 @@ func summarize(kind string, fs []finding.Finding) string {
 	if rest := len(fs) - shown; rest > 0 {
 		fmt.Fprintf(&b, " (+%d more)", rest)
 	}
-	return truncate(b.String(), MaxMessageLen)
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "…"
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
+	return finding.Truncate(b.String(), MaxMessageLen)
 }

@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // The Event writer's limits. The queue absorbs a burst of runtime Events
@@ -96,7 +98,7 @@ type seriesState struct {
 
 func newEventWriter(sink eventSink, controller, instance string, queueSize int, log zerolog.Logger, outcome func(string)) *eventWriter {
 	return &eventWriter{
-		sink: sink, controller: controller, instance: truncate(instance, maxReportingInstanceLen),
+		sink: sink, controller: controller, instance: finding.Truncate(instance, maxReportingInstanceLen),
 		log: log, outcome: outcome, backoff: defaultEventBackoff, now: time.Now,
 		queue:  make(chan pendingEvent, queueSize),
 		series: map[eventKey]*seriesState{},
@@ -107,7 +109,7 @@ func newEventWriter(sink eventSink, controller, instance string, queueSize int, 
 // Event queues an Event; it never blocks. It reports false when the Event was
 // not taken: the queue is full (counted as dropped) or the writer has stopped.
 func (w *eventWriter) Event(regarding corev1.ObjectReference, related *corev1.ObjectReference, eventType, reason, action, note string) bool {
-	k := eventKey{regarding: regarding, eventType: eventType, reason: reason, action: action, note: truncate(note, maxNoteLen)}
+	k := eventKey{regarding: regarding, eventType: eventType, reason: reason, action: action, note: finding.Truncate(note, maxNoteLen)}
 	if related != nil {
 		k.related = *related
 	}

@@ -189,7 +189,7 @@ func (m *Manager) SetRuntimeAnomaly(active bool, reason, message string) {
 			v.Message = "runtime anomaly detected"
 		}
 	}
-	v.Message = truncate(v.Message, MaxMessageLen)
+	v.Message = finding.Truncate(v.Message, MaxMessageLen)
 	m.mu.Lock()
 	m.runtime = &v
 	m.mu.Unlock()
@@ -311,38 +311,14 @@ func (m *Manager) Run(ctx context.Context) {
 	}()
 	defer func() { <-recorderDone }()
 
-	bo := m.opts.Backoff
-	timer := m.clock.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var retryAt time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-m.wake:
-			if !retryAt.IsZero() && m.clock.Now().Before(retryAt) {
-				continue // a new report does not cut a backoff short
-			}
-		case <-timer.C():
+	syncLoop(ctx, m.clock, m.wake, m.opts.Backoff, func(ctx context.Context) (nextSync, error) {
+		heartbeat, err := m.SyncOnce(ctx)
+		if err != nil || heartbeat.IsZero() {
+			return nextSync{}, err
 		}
-		next, err := m.SyncOnce(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			d := bo.Step()
-			retryAt = m.clock.Now().Add(d)
-			timer.Reset(d)
-			continue
-		}
-		bo, retryAt = m.opts.Backoff, time.Time{}
-		if next.IsZero() {
-			timer.Stop()
-		} else {
-			timer.Reset(next.Sub(m.clock.Now()))
-		}
-	}
+		// A due heartbeat still patches: never a zero wait.
+		return nextSync{After: max(heartbeat.Sub(m.clock.Now()), time.Nanosecond)}, nil
+	})
 }
 
 // SyncOnce brings the node's owned conditions in line with the latest
@@ -426,7 +402,7 @@ func (m *Manager) emit(node *corev1.Node, t transition) {
 		return
 	}
 	note := fmt.Sprintf("%s is now %s: %s", t.Type.Type, t.Verdict.Status, t.Verdict.Message)
-	m.recorder.Event(nodeRef(node.Name), nil, eventType, reason, "Scan", truncate(note, MaxMessageLen+64))
+	m.recorder.Event(nodeRef(node.Name), nil, eventType, reason, "Scan", finding.Truncate(note, MaxMessageLen+64))
 }
 
 // nodeRef is how Events refer to the Node. kubectl describe node (like the

@@ -173,39 +173,13 @@ func (w *ReportWriter) poke() {
 // exponential backoff with jitter; while the CRD is missing it looks again
 // every CRDRecheck.
 func (w *ReportWriter) Run(ctx context.Context) {
-	bo := w.opts.Backoff
-	timer := w.clock.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var retryAt time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.wake:
-			if !retryAt.IsZero() && w.clock.Now().Before(retryAt) {
-				continue // a new scan does not cut a backoff short
-			}
-		case <-timer.C():
-		}
+	syncLoop(ctx, w.clock, w.wake, w.opts.Backoff, func(ctx context.Context) (nextSync, error) {
 		served, err := w.SyncOnce(ctx)
-		if ctx.Err() != nil {
-			return
+		if err == nil && !served {
+			return nextSync{After: w.opts.CRDRecheck, HoldWakes: true}, nil
 		}
-		switch {
-		case err != nil:
-			d := bo.Step()
-			retryAt = w.clock.Now().Add(d)
-			timer.Reset(d)
-		case !served:
-			bo = w.opts.Backoff
-			retryAt = w.clock.Now().Add(w.opts.CRDRecheck)
-			timer.Reset(w.opts.CRDRecheck)
-		default:
-			bo, retryAt = w.opts.Backoff, time.Time{}
-			timer.Stop()
-		}
-	}
+		return nextSync{}, err
+	})
 }
 
 // SyncOnce writes the newest scan if the server's report says something

@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/nodeguard/nodeguard/agent/anomaly"
+
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // Runtime events are rate-limited per rule and container (Event.Key): a shell
@@ -61,7 +63,7 @@ func RuntimeEventNote(ev *anomaly.Event) string {
 	default:
 		b.WriteString(" on the host")
 	}
-	return truncate(b.String(), maxNoteLen)
+	return finding.Truncate(b.String(), maxNoteLen)
 }
 
 func shortID(id string) string {

@@ -15,7 +15,6 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
@@ -211,7 +210,7 @@ func result(f *finding.Finding) v1alpha1.ReportResult {
 		Severity:    v1alpha1.ResultSeverity(f.Severity),
 		Result:      v1alpha1.Result(f.Status),
 		Scored:      true,
-		Description: truncate(f.Message, MaxMessageLen),
+		Description: finding.Truncate(f.Message, MaxMessageLen),
 		Properties:  properties(f),
 	}
 }
@@ -222,11 +221,11 @@ func result(f *finding.Finding) v1alpha1.ReportResult {
 func properties(f *finding.Finding) map[string]string {
 	p := map[string]string{}
 	if f.Title != "" {
-		p["title"] = truncate(f.Title, MaxPropertyLen)
+		p["title"] = finding.Truncate(f.Title, MaxPropertyLen)
 	}
 	// What to do matters only when there is something to do.
 	if f.Remediation != "" && (f.Status == finding.Fail || f.Status == finding.Error) {
-		p["remediation"] = truncate(f.Remediation, MaxPropertyLen)
+		p["remediation"] = finding.Truncate(f.Remediation, MaxPropertyLen)
 	}
 	room := MaxProperties - len(p) - 1 // one for PropertyOmitted
 	dropped := 0
@@ -238,7 +237,7 @@ func properties(f *finding.Finding) map[string]string {
 			dropped++
 			continue
 		}
-		p[k] = truncate(f.Evidence[k], MaxPropertyLen)
+		p[k] = finding.Truncate(f.Evidence[k], MaxPropertyLen)
 		room--
 	}
 	if dropped > 0 {
@@ -248,17 +247,4 @@ func properties(f *finding.Finding) map[string]string {
 		return nil
 	}
 	return p
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	const ellipsis = "…"
-	cut := n - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
 }

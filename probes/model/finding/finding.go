@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is the outcome of one check.
@@ -224,4 +225,19 @@ func (r *Report) FailingAtOrAbove(sev Severity) bool {
 		}
 	}
 	return false
+}
+
+// Truncate cuts s to at most n bytes on a rune boundary, marking the cut
+// with "…". Exporters bound the text they send (condition messages, report
+// results) with it.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const ellipsis = "…"
+	cut := n - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
 }
