@@ -2,9 +2,11 @@ package conditions
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/nodeguard/nodeguard/agent/export/openreports"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/integration/kubeenv"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // openReportsCRDs are the CRD files the project ships.
@@ -128,6 +131,46 @@ func TestOpenReportsOnARealAPIServer(t *testing.T) {
 	if n := written(a); n != 0 {
 		t.Errorf("the restarted agent wrote %v times", n)
 	}
+
+	// --reports=none: conditions, and no report.
+	const quiet = "reports-none-node"
+	createNode(t, admin, quiet, nil)
+	q := startAgent(t, bin, "--host-root", h.dir, "--interval", "1s", "--kubeconfig", agentKubeconfig,
+		"--node-name", quiet, "--reports=none")
+	eventually(t, 60*time.Second, "UnexpectedOpenPorts True with --reports=none", func() (bool, string) {
+		c, all := condition(t, admin, quiet, "UnexpectedOpenPorts")
+		return c != nil && c.Status == corev1.ConditionTrue, describe(all)
+	}, q)
+	time.Sleep(2 * time.Second)
+	quietName, _ := openreports.Name(quiet)
+	if _, err := reader.GetClusterReport(ctx, quietName); !apierrors.IsNotFound(err) {
+		t.Errorf("--reports=none: GET %s: %v, want NotFound", quietName, err)
+	}
+	q.stop()
+
+	// The size bound's case: 10,000 unexpected listeners make a report
+	// the API server takes.
+	big := &finding.Report{Node: quiet, Role: "worker", ScannedAt: time.Now()}
+	for i := range 10000 {
+		big.Findings = append(big.Findings, finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail,
+			Severity: finding.Medium, Title: "Unexpected listener",
+			Message:  fmt.Sprintf("TCP 0.0.0.0:%d (some-long-named-server, pid %d) is not in the port table of a worker node", 10000+i, 4000+i),
+			Evidence: map[string]string{"address": "0.0.0.0", "port": strconv.Itoa(10000 + i), "protocol": "tcp", "process": "some-long-named-server", "pid": strconv.Itoa(4000 + i)}})
+	}
+	big.Finalize()
+	quietNode, err := admin.CoreV1().Nodes().Get(ctx, quiet, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := openreports.Build(big, openreports.Node{Name: quiet, UID: quietNode.UID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := reader.ApplyClusterReport(ctx, cr, "nodeguard")
+	if err != nil {
+		t.Fatalf("the API server refused the report of a node with 10,000 listeners: %v", err)
+	}
+	t.Logf("10,000 listeners: %d results stored, %s omitted", len(stored.Results), stored.Annotations[openreports.AnnotationOmitted])
 
 	// The Node goes: the garbage collector deletes its report.
 	if err := admin.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{}); err != nil {
