@@ -24,9 +24,12 @@ type Process struct {
 	pid       string // PID formatted once: it is evidence of every socket the process owns
 }
 
+// pidString is the PID as evidence shows it, formatted once per process. It
+// must not be cached on first use: listeners are judged on several
+// goroutines at once.
 func (p *Process) pidString() string {
 	if p.pid == "" {
-		p.pid = strconv.Itoa(p.PID)
+		return strconv.Itoa(p.PID)
 	}
 	return p.pid
 }
@@ -190,8 +193,8 @@ func socketInode(link string) (uint64, bool) {
 }
 
 func readProcess(root *hostfs.Root, pid int) *Process {
-	p := &Process{PID: pid}
-	base := "/proc/" + strconv.Itoa(pid)
+	p := &Process{PID: pid, pid: strconv.Itoa(pid)}
+	base := "/proc/" + p.pid
 	if stat, err := root.ReadFileLimit(base+"/stat", 4096); err == nil {
 		p.Name, p.startTime = parseStat(stat)
 	}
