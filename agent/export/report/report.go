@@ -137,6 +137,14 @@ func oneLine(s string, max int) string {
 // scanMessage tells whether s has white space other than single inner
 // spaces (most messages have none) and counts its runes.
 func scanMessage(s string) (collapse bool, runes int) {
+	if plainMessage(s) {
+		return false, len(s) // the table's 10,000 listener messages
+	}
+	return scanRunes(s)
+}
+
+// scanRunes is scanMessage rune by rune.
+func scanRunes(s string) (collapse bool, runes int) {
 	for i := 0; i < len(s); i++ {
 		runes++
 		switch c := s[i]; {
@@ -155,6 +163,45 @@ func scanMessage(s string) (collapse bool, runes int) {
 		}
 	}
 	return collapse, runes
+}
+
+// plainMessage tells whether s is printable ASCII whose only white space is
+// single spaces between words, eight bytes at a time: then it needs no
+// collapsing and has as many runes as bytes. In each 8-byte word, x-0x20
+// borrows into a byte's top bit only for a byte below ' ', and a byte from
+// 0x80 has it set already; sp has 0x80 in exactly the bytes that are spaces.
+// Empty strings and anything else take scanMessage's byte-by-byte way.
+func plainMessage(s string) bool {
+	const ones, highs, lows = 0x0101010101010101, 0x8080808080808080, 0x7f7f7f7f7f7f7f7f
+	prevSpace := true // a leading space is white space to collapse
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if (x|(x-0x20*ones))&highs != 0 {
+			return false
+		}
+		t := x ^ 0x20*ones
+		sp := ^((t&lows + lows) | t | lows)
+		if sp&(sp<<8) != 0 || prevSpace && sp&0x80 != 0 {
+			return false
+		}
+		prevSpace = sp>>63 != 0
+	}
+	for ; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < ' ' || c >= utf8.RuneSelf:
+			return false
+		case c == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return !prevSpace // not empty, no trailing space
 }
 
 func truncateRunes(s string, n int) string {

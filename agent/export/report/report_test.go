@@ -167,3 +167,35 @@ func TestTableRowsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestScanMessageFastPath holds plainMessage's eight-bytes-at-a-time answer to
+// the rune-by-rune one, for strings of every length around the word size
+// with spaces, control bytes and multi-byte runes at every position.
+func TestScanMessageFastPath(t *testing.T) {
+	pieces := []string{"a", "b", "~", " ", "  ", "\t", "\n", "\x7f", "\x01", "é", "\u00a0", "\u2003", "x1"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 20000; n++ {
+		var b strings.Builder
+		for k := rng.IntN(24); k > 0; k-- {
+			if rng.IntN(4) == 0 {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			} else {
+				b.WriteByte(byte('a' + rng.IntN(26)))
+			}
+		}
+		s := b.String()
+		c1, r1 := scanMessage(s)
+		c2, r2 := scanRunes(s)
+		if c1 != c2 || r1 != r2 {
+			t.Fatalf("scanMessage(%q) = %v, %d; rune by rune %v, %d", s, c1, r1, c2, r2)
+		}
+	}
+	for _, s := range []string{"", " ", "a", "a ", " a", "abcdefg ", "abcdefgh", "abcdefg h", "abcdefg  h", "abcdefgh ijklmno",
+		"TCP 127.0.0.1:40000 (listeners, pid 4242) is not in the port table of a worker node"} {
+		c1, r1 := scanMessage(s)
+		c2, r2 := scanRunes(s)
+		if c1 != c2 || r1 != r2 {
+			t.Errorf("scanMessage(%q) = %v, %d; rune by rune %v, %d", s, c1, r1, c2, r2)
+		}
+	}
+}
