@@ -197,9 +197,17 @@ func (k *kernelBTF) findAll(keys ...typeKey) (map[typeKey]btfType, error) {
 		if kind != kindStruct && kind != kindFunc {
 			continue
 		}
-		name := k.str(ne.Uint32(rec))
+		// The name is compared where it starts, not cut out of the string
+		// section first: only a key's length of bytes and its terminator
+		// are read (this runs for the ~70,000 functions and structs).
+		off := int(ne.Uint32(rec))
+		if off >= len(k.strs) {
+			continue
+		}
+		name := k.strs[off:]
 		for i, key := range keys {
-			if found[i] == 0 && key.kind == kind && string(name) == key.name {
+			if found[i] == 0 && key.kind == kind && len(name) > len(key.name) && name[len(key.name)] == 0 &&
+				string(name[:len(key.name)]) == key.name {
 				found[i] = uint32(id)
 				left--
 			}
