@@ -16,8 +16,10 @@ import (
 // reads. cilium/ebpf would find them by decoding and indexing all of the
 // kernel's ~130,000 types, 15-25 ms of CPU on every process start, which is
 // more than the iterator saves a one-shot scan. kernelBTF instead walks the
-// raw type section once, keeps each type's position and looks up by name
-// only the few types asked for.
+// raw type section, keeps each type's position and looks up by name only
+// the few types asked for. It walks only as far as the lookups need: the
+// types asked for sit about halfway through the kernel's, and the index is
+// extended when a member refers further on.
 
 const (
 	btfMagic     = 0xeb9f
@@ -54,7 +56,10 @@ const vmlinuxBTF = "/sys/kernel/btf/vmlinux"
 type kernelBTF struct {
 	types []byte
 	strs  []byte
-	at    []uint32 // at[id] is the offset of type id's record in types; id 0 is void
+	// at[id] is the offset of type id's record in types (id 0 is void),
+	// for the types indexed so far; end is where the next record starts.
+	at  []uint32
+	end int
 }
 
 // loadKernelBTF maps the kernel's BTF (Linux 6.16 and later allow it) or
@@ -111,33 +116,55 @@ func parseBTF(raw []byte) (*kernelBTF, error) {
 		return nil, err
 	}
 	k.at = make([]uint32, 1, 1+len(k.types)/16) // a type is 12 bytes or more
-	for off := 0; off < len(k.types); {
-		if len(k.types)-off < 12 {
-			return nil, errors.New("kernel BTF: truncated type")
+	return k, nil
+}
+
+// indexNext indexes the next type's record; false once all are.
+func (k *kernelBTF) indexNext() (bool, error) {
+	off := k.end
+	if off == len(k.types) {
+		return false, nil
+	}
+	if len(k.types)-off < 12 {
+		return false, errors.New("kernel BTF: truncated type")
+	}
+	info := binary.NativeEndian.Uint32(k.types[off+4:])
+	vlen, kind := int(info&0xffff), (info>>24)&0x1f
+	var extra int
+	switch kind {
+	case kindInt, kindVar, kindDeclTag:
+		extra = 4
+	case kindPtr, kindFwd, kindTypedef, kindVolatile, kindConst, kindRestrict, kindFunc, kindFloat, kindTypeTag:
+	case kindArray:
+		extra = 12
+	case kindStruct, kindUnion, kindDatasec, kindEnum64:
+		extra = 12 * vlen
+	case kindEnum, kindFuncProto:
+		extra = 8 * vlen
+	default:
+		return false, fmt.Errorf("kernel BTF: unknown kind %d", kind)
+	}
+	next := off + 12 + extra
+	if next > len(k.types) {
+		return false, errors.New("kernel BTF: truncated type")
+	}
+	k.at = append(k.at, uint32(off))
+	k.end = next
+	return true, nil
+}
+
+// indexTo indexes types up to and including id.
+func (k *kernelBTF) indexTo(id uint32) error {
+	for int(id) >= len(k.at) {
+		more, err := k.indexNext()
+		if err != nil {
+			return err
 		}
-		info := ne.Uint32(k.types[off+4:])
-		vlen, kind := int(info&0xffff), (info>>24)&0x1f
-		var extra int
-		switch kind {
-		case kindInt, kindVar, kindDeclTag:
-			extra = 4
-		case kindPtr, kindFwd, kindTypedef, kindVolatile, kindConst, kindRestrict, kindFunc, kindFloat, kindTypeTag:
-		case kindArray:
-			extra = 12
-		case kindStruct, kindUnion, kindDatasec, kindEnum64:
-			extra = 12 * vlen
-		case kindEnum, kindFuncProto:
-			extra = 8 * vlen
-		default:
-			return nil, fmt.Errorf("kernel BTF: unknown kind %d", kind)
-		}
-		k.at = append(k.at, uint32(off))
-		off += 12 + extra
-		if off > len(k.types) {
-			return nil, errors.New("kernel BTF: truncated type")
+		if !more {
+			return fmt.Errorf("kernel BTF: no type %d", id)
 		}
 	}
-	return k, nil
+	return nil
 }
 
 // btfType is one decoded type header.
@@ -152,12 +179,15 @@ type btfType struct {
 }
 
 func (k *kernelBTF) typ(id uint32) (btfType, error) {
-	if id == 0 || int(id) >= len(k.at) {
-		return btfType{}, fmt.Errorf("kernel BTF: no type %d", id)
+	if id == 0 {
+		return btfType{}, errors.New("kernel BTF: no type 0")
+	}
+	if err := k.indexTo(id); err != nil {
+		return btfType{}, err
 	}
 	ne := binary.NativeEndian
 	off := k.at[id]
-	end := uint32(len(k.types))
+	end := uint32(k.end)
 	if int(id)+1 < len(k.at) {
 		end = k.at[id+1]
 	}
@@ -191,7 +221,16 @@ func (k *kernelBTF) findAll(keys ...typeKey) (map[typeKey]btfType, error) {
 	ne := binary.NativeEndian
 	found := make([]uint32, len(keys))
 	left := len(keys)
-	for id := 1; id < len(k.at) && left > 0; id++ {
+	for id := 1; left > 0; id++ {
+		if id == len(k.at) {
+			more, err := k.indexNext()
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				break
+			}
+		}
 		rec := k.types[k.at[id]:]
 		kind := (ne.Uint32(rec[4:]) >> 24) & 0x1f
 		if kind != kindStruct && kind != kindFunc {
