@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSI
 BIN     := bin/nodeguard
 export CGO_ENABLED := 0
 
-.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables release-table kernels bench image sbom clean helm-binary openreports-crds
+.PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables kubelet-types release-table kernels bench image sbom clean helm-binary openreports-crds
 
 all: build
 
@@ -94,6 +94,13 @@ reference-fresh:
 # defaults per kubelet version) and the recorded dumps from each version's code.
 kubelet-tables:
 	./integration/kubeletdefaults/versions.sh generate
+
+# Regenerate probes/kubelet/internal/config/v1beta1/zz_generated_types.go,
+# the probes' copy of k8s.io/kubelet's KubeletConfiguration types (with the
+# component-base types they use), from the module versions in go.mod; run
+# it after bumping k8s.io/kubelet (a test fails until then).
+kubelet-types:
+	$(GO) generate ./probes/kubelet
 
 # Regenerate probes/release/zz_generated_table.go (Kubernetes minor releases,
 # their newest patches and end of support) from the Go module proxy. It needs

@@ -14,7 +14,7 @@ var updateKubeletGolden = flag.Bool("update-kubelet-golden", false, "rewrite tes
 // TestKubeletEffectiveGolden prints `nodeguard kubelet effective` for every
 // kubelet fixture and compares it with the reviewed output.
 func TestKubeletEffectiveGolden(t *testing.T) {
-	for _, fx := range []string{"kubeadm-worker", "kubeadm-control-plane", "flags-only", "not-running", "dropins", "hardened"} {
+	for _, fx := range []string{"kubeadm-worker", "kubeadm-control-plane", "kubeadm-old-flags", "flags-only", "not-running", "dropins", "hardened", "loose"} {
 		for _, format := range []string{"yaml", "json"} {
 			t.Run(fx+"/"+format, func(t *testing.T) {
 				var out, errOut bytes.Buffer

@@ -16,8 +16,6 @@ import (
 	"regexp"
 	"testing"
 
-	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
-
 	"github.com/nodeguard/nodeguard/integration/kubeletdefaults/kubeletref"
 	"github.com/nodeguard/nodeguard/integration/kubeletdefaults/versiondata"
 	"github.com/nodeguard/nodeguard/probes/kubelet"
@@ -129,11 +127,12 @@ func checkCases(t *testing.T, v *versiondata.Version) {
 		if ours.Version.Union || len(ours.UnknownFlags) > 0 {
 			t.Errorf("%s: judged against %s, unknown flags %q", c.Name, ours.Version, ours.UnknownFlags)
 		}
-		var kc kubeletv1beta1.KubeletConfiguration
-		if err := json.Unmarshal(res.Config, &kc); err != nil {
+		// Into the probes' own copy of the KubeletConfiguration types,
+		// whose JSON is k8s.io/kubelet's.
+		want := &kubelet.Effective{Flags: res.Flags}
+		if err := json.Unmarshal(res.Config, &want.Config); err != nil {
 			t.Fatal(err)
 		}
-		want := &kubelet.Effective{Config: kc, Flags: res.Flags}
 		for _, p := range kubelet.CheckedPaths() {
 			if got, exp := ours.Value(p), want.Value(p); got != exp {
 				t.Errorf("%s: %s: nodeguard says %q (%s), kubelet %s %q", c.Name, p, got, ours.Source(p), v.Version, exp)

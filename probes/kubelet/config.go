@@ -5,23 +5,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	kubeletv1beta1 "github.com/nodeguard/nodeguard/probes/kubelet/internal/config/v1beta1"
 )
 
-// kubeletCodecs is built on first use: only a scan that reads a kubelet
-// configuration pays for the scheme.
-var kubeletCodecs = sync.OnceValue(func() serializer.CodecFactory {
-	s := runtime.NewScheme()
-	if err := kubeletv1beta1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return serializer.NewCodecFactory(s, serializer.EnableStrict)
-})
+//go:generate go run ./internal/kubeletgen -o internal/config/v1beta1/zz_generated_types.go
+
+// schemeName names the set of kinds decodeKubeletConfiguration knows in its
+// "not registered" errors, where a runtime.Scheme gives its call site.
+const schemeName = "github.com/nodeguard/nodeguard/probes/kubelet"
 
 // configFile is one decoded kubelet configuration file.
 type configFile struct {
@@ -38,19 +36,25 @@ type configFile struct {
 // apiVersion and kind must be kubelet.config.k8s.io/v1beta1
 // KubeletConfiguration; unknown or duplicate fields are tolerated but reported.
 func decodeConfigFile(p string, data []byte) (*configFile, *kubeletv1beta1.KubeletConfiguration, error) {
+	return decodeConfigFileWith(p, data, decodeKubeletConfiguration)
+}
+
+// decodeConfigFileWith is decodeConfigFile with the decoder of the document,
+// which returns no configuration and no error for another kind it knows (the
+// tests pass a scheme's, with k8s.io/kubelet's types).
+func decodeConfigFileWith[T any](p string, data []byte, decode func([]byte) (*T, *schema.GroupVersionKind, error)) (*configFile, *T, error) {
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, nil, fmt.Errorf("kubelet config file %s is empty", p)
 	}
-	obj, gvk, err := kubeletCodecs().UniversalDeserializer().Decode(data, nil, nil)
+	kc, gvk, err := decode(data)
 	cf := &configFile{Path: p}
 	if err != nil {
-		if !runtime.IsStrictDecodingError(err) || obj == nil {
+		if !runtime.IsStrictDecodingError(err) || kc == nil {
 			return nil, nil, fmt.Errorf("kubelet config file %s: %s", p, cleanDecodeErr(err))
 		}
 		cf.Unknown = cleanDecodeErr(err)
 	}
-	kc, ok := obj.(*kubeletv1beta1.KubeletConfiguration)
-	if !ok {
+	if kc == nil {
 		return nil, nil, fmt.Errorf("kubelet config file %s: is a %v, want kubelet.config.k8s.io/v1beta1 KubeletConfiguration", p, gvk)
 	}
 	raw, err := yaml.YAMLToJSON(data)
@@ -59,6 +63,63 @@ func decodeConfigFile(p string, data []byte) (*configFile, *kubeletv1beta1.Kubel
 	}
 	cf.Raw = raw
 	return cf, kc, nil
+}
+
+// decodeKubeletConfiguration is the strict universal deserializer of a
+// runtime.Scheme holding k8s.io/kubelet's config/v1beta1 kinds, for the one
+// kind the probes read, without the scheme: JSON when the data starts with
+// "{", YAML otherwise; the apiVersion and kind must be present and name a
+// kind of the group; unknown and duplicate fields are a strict decoding
+// error that still returns the decoded configuration. For another kind of
+// the group it returns no configuration and no error, with the kind found.
+func decodeKubeletConfiguration(data []byte) (*kubeletv1beta1.KubeletConfiguration, *schema.GroupVersionKind, error) {
+	isJSON := utilyaml.IsJSONBuffer(data)
+	js := data
+	if !isJSON {
+		var err error
+		if js, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, nil, err
+		}
+	}
+	// As the serializer's meta factory reads them.
+	var meta struct {
+		APIVersion string `json:"apiVersion,omitempty"`
+		Kind       string `json:"kind,omitempty"`
+	}
+	if err := json.Unmarshal(js, &meta); err != nil {
+		return nil, nil, fmt.Errorf("couldn't get version/kind; json parse error: %v", err)
+	}
+	gv, err := schema.ParseGroupVersion(meta.APIVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	gvk := gv.WithKind(meta.Kind)
+	switch {
+	case gvk.Kind == "":
+		return nil, &gvk, runtime.NewMissingKindErr(string(data))
+	case gvk.Version == "":
+		return nil, &gvk, runtime.NewMissingVersionErr(string(data))
+	case gvk.Group != kubeletv1beta1.GroupName || gvk.Version != kubeletv1beta1.Version || !kubeletv1beta1.KnownKind(gvk.Kind):
+		return nil, &gvk, runtime.NewNotRegisteredErrForKind(schemeName, gvk)
+	case gvk.Kind != "KubeletConfiguration":
+		return nil, &gvk, nil
+	}
+	var strictErrs []error
+	if !isJSON {
+		// YAMLToJSON keeps the last of duplicate keys; the strict form reports them.
+		if _, err := yaml.YAMLToJSONStrict(data); err != nil {
+			strictErrs = append(strictErrs, err)
+		}
+	}
+	kc := &kubeletv1beta1.KubeletConfiguration{}
+	jsonErrs, err := kjson.UnmarshalStrict(js, kc)
+	if err != nil {
+		return nil, &gvk, err
+	}
+	if strictErrs = append(strictErrs, jsonErrs...); len(strictErrs) > 0 {
+		return kc, &gvk, runtime.NewStrictDecodingError(strictErrs)
+	}
+	return kc, &gvk, nil
 }
 
 func cleanDecodeErr(err error) string {

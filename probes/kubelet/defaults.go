@@ -2,7 +2,8 @@ package kubelet
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+
+	kubeletv1beta1 "github.com/nodeguard/nodeguard/probes/kubelet/internal/config/v1beta1"
 )
 
 // The kubelet's built-in defaults for the fields the checks read come from

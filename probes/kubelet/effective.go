@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
-	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
+	kubeletv1beta1 "github.com/nodeguard/nodeguard/probes/kubelet/internal/config/v1beta1"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 )
 
