@@ -1,6 +1,13 @@
 // Package cli implements the nodeguard command line. Each subcommand lives in
 // its own file and registers itself; the flags and exit codes are a public
 // contract (README "Command line").
+//
+// This package holds the one-shot commands, which the light nodeguard
+// executable links. The agent's commands (AgentCommands: run, watch, report)
+// link Prometheus, client-go and the eBPF detector, whose initialisers every
+// command would pay for at start: they live in agent/cli/agentcmd, linked by
+// nodeguard-agent alone, and the light nodeguard hands them to that
+// executable (agent/cli/forward).
 package cli
 
 import (
@@ -8,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -29,6 +37,9 @@ type Command struct {
 	Name    string
 	Summary string
 	Run     func(ctx context.Context, args []string, io IO) int
+	// Via is the executable that runs the command when this one hands it
+	// over (AgentExecutable in the light nodeguard); usage says so.
+	Via string
 }
 
 var commands = map[string]Command{}
@@ -38,11 +49,43 @@ func Register(c Command) {
 	if _, dup := commands[c.Name]; dup {
 		panic("cli: duplicate command " + c.Name)
 	}
+	if c.Run == nil {
+		panic("cli: command " + c.Name + " has no Run")
+	}
 	commands[c.Name] = c
+}
+
+// AgentExecutable is the executable with every command, the agent's among
+// them; it is installed next to the light nodeguard.
+const AgentExecutable = "nodeguard-agent"
+
+// agentSummaries are the commands only AgentExecutable links.
+var agentSummaries = map[string]string{
+	"run":    "run as an agent: rescan periodically and serve /metrics",
+	"watch":  "print eBPF runtime anomaly events live (Ctrl-C to stop)",
+	"report": "summarize the cluster's nodes from their reports and conditions in the API",
+}
+
+// AgentCommands are the commands only AgentExecutable links, sorted by
+// name, without Run: agent/cli/agentcmd registers them with theirs, and the
+// light nodeguard with one that hands them over.
+func AgentCommands() []Command {
+	out := make([]Command, 0, len(agentSummaries))
+	for n, s := range agentSummaries {
+		out = append(out, Command{Name: n, Summary: s})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, io IO) int {
+	if len(args) == 2 && args[0] == "help" {
+		if _, ok := commands[args[1]]; ok {
+			// nodeguard help COMMAND is nodeguard COMMAND --help.
+			return Main(ctx, []string{args[1], "--help"}, io)
+		}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(io.Stderr)
 		if len(args) == 0 {
@@ -67,14 +110,26 @@ func usage(w io.Writer) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var via []string
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].Summary)
+		c := commands[n]
+		if c.Via == "" {
+			fmt.Fprintf(w, "  %-10s %s\n", n, c.Summary)
+			continue
+		}
+		fmt.Fprintf(w, "  %-10s %s (%s)\n", n, c.Summary, c.Via)
+		if !slices.Contains(via, c.Via) {
+			via = append(via, c.Via)
+		}
+	}
+	for _, v := range via {
+		fmt.Fprintf(w, "\nCommands marked (%s) run the %s executable installed next to this one.\n", v, v)
 	}
 	fmt.Fprintln(w, "\nRun 'nodeguard COMMAND --help' for a command's flags.")
 }
 
 // newFlagSet returns a FlagSet that reports errors instead of exiting.
-func newFlagSet(name string, io IO) *flag.FlagSet {
+func NewFlagSet(name string, io IO) *flag.FlagSet {
 	fs := flag.NewFlagSet("nodeguard "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Stderr)
 	return fs
@@ -82,7 +137,7 @@ func newFlagSet(name string, io IO) *flag.FlagSet {
 
 // parseFlags parses args, rejecting stray positional arguments. It returns
 // (exit code, false) when the command should stop.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+func ParseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return ExitOK, false

@@ -15,12 +15,12 @@ import (
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
-// scanFlags are the flags shared by scan and run.
-type scanFlags struct {
+// ScanFlags are the flags shared by scan and run.
+type ScanFlags struct {
 	hostRoot, role, policy, logLevel string
 }
 
-func (f *scanFlags) register(fs *flag.FlagSet) {
+func (f *ScanFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hostRoot, "host-root", "/", "the host's root filesystem as mounted in the agent (/host in the DaemonSet)")
 	fs.StringVar(&f.role, "role", "auto", "node role: auto, control-plane or worker")
 	fs.StringVar(&f.policy, "policy", "", "policy file overriding the built-in defaults (YAML)")
@@ -28,7 +28,7 @@ func (f *scanFlags) register(fs *flag.FlagSet) {
 }
 
 // scanner builds a Scanner from the flags; errors are usage errors.
-func (f *scanFlags) scanner(io IO, only []string) (*scan.Scanner, zerolog.Logger, error) {
+func (f *ScanFlags) Scanner(io IO, only []string) (*scan.Scanner, zerolog.Logger, error) {
 	log, err := logging.New(io.Stderr, f.logLevel)
 	if err != nil {
 		return nil, log, err

@@ -42,11 +42,11 @@ func runKubelet(ctx context.Context, args []string, io IO) int {
 		}
 		return ExitUsage
 	}
-	fs := newFlagSet("kubelet effective", io)
+	fs := NewFlagSet("kubelet effective", io)
 	hostRoot := fs.String("host-root", "/", "the host's root filesystem as mounted in the agent (/host in the DaemonSet)")
 	output := fs.String("output", "yaml", "output format: yaml or json")
 	version := fs.String("kubelet-version", "", "the kubelet's version (v1.34.2); default: read from its executable")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	if *output != "yaml" && *output != "json" {

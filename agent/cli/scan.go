@@ -19,14 +19,14 @@ func init() {
 const scanMemoryLimit = 64 << 20
 
 func runScan(ctx context.Context, args []string, io IO) int {
-	fs := newFlagSet("scan", io)
-	var sf scanFlags
-	sf.register(fs)
+	fs := NewFlagSet("scan", io)
+	var sf ScanFlags
+	sf.Register(fs)
 	only := fs.String("only", "", "run only these probes (comma-separated)")
 	output := fs.String("output", "table", "output format: table or json")
 	failOn := fs.String("fail-on", "high", "exit 1 when a failing finding is at or above this severity: critical, high, medium or low")
 	verbose := fs.Bool("verbose", false, "table output: list passing and skipped findings too")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := ParseFlags(fs, args); !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {
@@ -38,7 +38,7 @@ func runScan(ctx context.Context, args []string, io IO) int {
 		fmt.Fprintf(io.Stderr, "nodeguard scan: --fail-on %q: want critical, high, medium or low\n", *failOn)
 		return ExitUsage
 	}
-	sc, _, err := sf.scanner(io, splitList(*only))
+	sc, _, err := sf.Scanner(io, splitList(*only))
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard scan: %v\n", err)
 		return ExitUsage

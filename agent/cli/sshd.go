@@ -24,11 +24,11 @@ func runSSHD(ctx context.Context, args []string, io IO) int {
 		fmt.Fprintln(io.Stderr, "Usage: nodeguard sshd effective [--host-root DIR] [-f FILE] [-C user=U,host=H,addr=A,laddr=L,lport=P,rdomain=R]")
 		return ExitUsage
 	}
-	fs := newFlagSet("sshd effective", io)
+	fs := NewFlagSet("sshd effective", io)
 	hostRoot := fs.String("host-root", "/", "the host's root filesystem as mounted in the agent (/host in the DaemonSet)")
 	file := fs.String("f", sshd.DefaultConfigPath, "sshd configuration file, a path on the host")
 	spec := fs.String("C", "", "connection to evaluate Match blocks for, as sshd -C: user=U,host=H,addr=A,laddr=L,lport=P,rdomain=R")
-	if code, ok := parseFlags(fs, args[1:]); !ok {
+	if code, ok := ParseFlags(fs, args[1:]); !ok {
 		return code
 	}
 	conn, err := sshd.ParseConnSpec(*spec)

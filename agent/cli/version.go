@@ -9,8 +9,8 @@ import (
 
 func init() {
 	Register(Command{Name: "version", Summary: "print the version", Run: func(_ context.Context, args []string, io IO) int {
-		fs := newFlagSet("version", io)
-		if code, ok := parseFlags(fs, args); !ok {
+		fs := NewFlagSet("version", io)
+		if code, ok := ParseFlags(fs, args); !ok {
 			return code
 		}
 		fmt.Fprintf(io.Stdout, "nodeguard %s (%s)\n", release.Version, release.GoVersion())

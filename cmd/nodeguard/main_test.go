@@ -17,20 +17,25 @@ import (
 	"time"
 )
 
-var binary string
+// binary is the light nodeguard, agentBinary the nodeguard-agent next to it.
+var binary, agentBinary string
 
-// TestMain builds the real binary once; the tests run it as users do.
+// TestMain builds the real binaries once, side by side as they are
+// installed; the tests run them as users do.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "nodeguard-bin")
 	if err != nil {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "nodeguard")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
-		os.Exit(1)
+	agentBinary = filepath.Join(dir, "nodeguard-agent")
+	for out, pkg := range map[string]string{binary: ".", agentBinary: "../nodeguard-agent"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -41,7 +46,12 @@ const workerFixture = "../../probes/ports/testdata/worker"
 
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return runBinary(t, binary, args...)
+}
+
+func runBinary(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -192,6 +202,13 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The light nodeguard hands run to nodeguard-agent in the same process.
+	if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); exe != agentBinary {
+		t.Errorf("pid %d runs %q, want %s", cmd.Process.Pid, exe, agentBinary)
+	}
+	if argv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)); !strings.HasPrefix(string(argv), "nodeguard-agent\x00run\x00--host-root\x00") {
+		t.Errorf("pid %d's argv %q", cmd.Process.Pid, argv)
+	}
 	if code, body := get(t, base+"/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
 		t.Errorf("/healthz %d %q", code, body)
 	}
@@ -242,5 +259,91 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.msg) {
 			t.Errorf("%v: exit %d stderr %q", c.args, code, stderr)
 		}
+	}
+}
+
+// TestUsageListsEveryCommand: the light nodeguard lists the agent's commands
+// too, saying which executable runs them; nodeguard-agent has them all.
+func TestUsageListsEveryCommand(t *testing.T) {
+	_, light, code := run(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	_, full, _ := runBinary(t, agentBinary, "--help")
+	for _, c := range []string{"kubelet", "report", "run", "scan", "sshd", "version", "watch"} {
+		if !strings.Contains(light, "\n  "+c+" ") || !strings.Contains(full, "\n  "+c+" ") {
+			t.Errorf("usage lacks %s:\n%s\n%s", c, light, full)
+		}
+	}
+	for _, c := range []string{"run", "watch", "report"} {
+		if !usageLine(light, c, "(nodeguard-agent)") {
+			t.Errorf("nodeguard --help does not mark %s as nodeguard-agent's:\n%s", c, light)
+		}
+	}
+	if strings.Contains(full, "(nodeguard-agent)") {
+		t.Errorf("nodeguard-agent --help marks its own commands:\n%s", full)
+	}
+}
+
+// usageLine reports whether usage has a line for command name ending in suffix.
+func usageLine(usage, name, suffix string) bool {
+	for _, l := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(l, "  "+name+" ") && strings.HasSuffix(l, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAgentHelpThroughLight: help for the agent's commands comes from
+// nodeguard-agent, however it is asked for.
+func TestAgentHelpThroughLight(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "run"}, "-listen"},
+		{[]string{"run", "-h"}, "-listen"},
+		{[]string{"watch", "--help"}, "-json"},
+		{[]string{"help", "report"}, "-kubeconfig"},
+		{[]string{"help", "scan"}, "-only"},
+	} {
+		_, stderr, code := run(t, c.args...)
+		if code != 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q", c.args, code, stderr)
+		}
+	}
+}
+
+// TestAgentMissing: without nodeguard-agent next to it (symlinks resolved),
+// the light nodeguard says where it looked and exits 2.
+func TestAgentMissing(t *testing.T) {
+	data, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	alone := filepath.Join(dir, "nodeguard")
+	if err := os.WriteFile(alone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "nodeguard-agent")
+	_, stderr, code := runBinary(t, alone, "run", "--no-kube")
+	if code != 2 || !strings.Contains(stderr, want+": not found") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("no agent: exit %d, stderr %q", code, stderr)
+	}
+	if err := os.WriteFile(want, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = runBinary(t, alone, "watch"); code != 2 || !strings.Contains(stderr, want+": not an executable file") {
+		t.Errorf("agent not executable: exit %d, stderr %q", code, stderr)
+	}
+	// A symlink to the installed nodeguard finds the agent next to the target.
+	link := filepath.Join(t.TempDir(), "nodeguard")
+	if err := os.Symlink(binary, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = runBinary(t, link, "help", "run"); code != 0 || !strings.Contains(stderr, "-listen") {
+		t.Errorf("through a symlink: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -233,7 +233,7 @@ type Verdict struct {
 
 // agentRule allows the sockets the agent itself serves (probes.Listener).
 var agentRule = Rule{
-	Description: "nodeguard's own endpoint", Processes: []string{"nodeguard"},
+	Description: "nodeguard's own endpoint", Processes: []string{"nodeguard", "nodeguard-agent"},
 	title: "Allowed listener: nodeguard's own endpoint",
 }
 

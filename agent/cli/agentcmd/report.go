@@ -1,4 +1,4 @@
-package cli
+package agentcmd
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodeguard/nodeguard/agent/cli"
 	"github.com/nodeguard/nodeguard/agent/export/openreports"
 	"github.com/nodeguard/nodeguard/agent/fleet"
 	"github.com/nodeguard/nodeguard/agent/kube"
@@ -18,10 +19,6 @@ import (
 	"github.com/nodeguard/nodeguard/agent/release"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
-
-func init() {
-	Register(Command{Name: "report", Summary: "summarize the cluster's nodes from their reports and conditions in the API", Run: runReport})
-}
 
 // reportTimeout bounds each API request of nodeguard report.
 const reportTimeout = 30 * time.Second
@@ -35,31 +32,31 @@ const (
 // readerRole is the ClusterRole that grants what nodeguard report reads.
 const readerRole = "nodeguard-report-reader"
 
-func runReport(ctx context.Context, args []string, io IO) int {
-	fs := newFlagSet("report", io)
+func runReport(ctx context.Context, args []string, io cli.IO) int {
+	fs := cli.NewFlagSet("report", io)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig for the Kubernetes API (default: in-cluster service account, else $KUBECONFIG)")
 	output := fs.String("output", "table", "output format: table or json")
 	failOn := fs.String("fail-on", "high", "exit 1 when a node has a failing or erroring check at or above this severity: critical, high, medium, low, info, or none (never)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintf(io.Stderr, "nodeguard report: --output %q: want table or json\n", *output)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	var threshold finding.Severity
 	if *failOn != fleet.FailOnNone {
 		sev, err := finding.ParseSeverity(*failOn)
 		if err != nil {
 			fmt.Fprintf(io.Stderr, "nodeguard report: --fail-on %q: want critical, high, medium, low, info or none\n", *failOn)
-			return ExitUsage
+			return cli.ExitUsage
 		}
 		threshold = sev
 	}
 	cfg, err := kube.RESTConfig(*kubeconfig)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard report: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	cfg.Timeout = reportTimeout
 	// A one-shot reader: a 5,000-node fleet is about 110 list requests.
@@ -68,7 +65,7 @@ func runReport(ctx context.Context, args []string, io IO) int {
 	client, err := apiclient.New(cfg)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard report: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	in, err := readFleet(ctx, client)
 	if err != nil {
@@ -76,7 +73,7 @@ func runReport(ctx context.Context, args []string, io IO) int {
 		if hint := reportHint(err); hint != "" {
 			fmt.Fprintf(io.Stderr, "nodeguard report: %s\n", hint)
 		}
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	in.FailOn, in.Now = threshold, time.Now()
 	f := fleet.Summarize(in)
@@ -87,12 +84,12 @@ func runReport(ctx context.Context, args []string, io IO) int {
 	}
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard report: writing the report: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	if len(f.AtOrAboveFailOn) > 0 {
-		return ExitFindings
+		return cli.ExitFindings
 	}
-	return ExitOK
+	return cli.ExitOK
 }
 
 // readFleet lists the Nodes and, where the API serves them, the agent's

@@ -1,4 +1,4 @@
-package cli
+package agentcmd
 
 import (
 	"context"
@@ -7,26 +7,23 @@ import (
 	"strings"
 
 	"github.com/nodeguard/nodeguard/agent/anomaly"
+	"github.com/nodeguard/nodeguard/agent/cli"
 	"github.com/nodeguard/nodeguard/agent/role"
 	"github.com/nodeguard/nodeguard/probes"
 )
 
-func init() {
-	Register(Command{Name: "watch", Summary: "print eBPF runtime anomaly events live (Ctrl-C to stop)", Run: watch})
-}
-
-func watch(ctx context.Context, args []string, io IO) int {
-	fs := newFlagSet("watch", io)
-	var sf scanFlags
-	sf.register(fs)
+func watch(ctx context.Context, args []string, io cli.IO) int {
+	fs := cli.NewFlagSet("watch", io)
+	var sf cli.ScanFlags
+	sf.Register(fs)
 	asJSON := fs.Bool("json", false, "one JSON object per event instead of text")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
-	sc, log, err := sf.scanner(io, nil)
+	sc, log, err := sf.Scanner(io, nil)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	defer sc.Root.Close()
 	r := sc.Role
@@ -38,7 +35,7 @@ func watch(ctx context.Context, args []string, io IO) int {
 	})
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	defer det.Close()
 	events, cancel := det.Subscribe(4096)
@@ -46,11 +43,11 @@ func watch(ctx context.Context, args []string, io IO) int {
 	select {
 	case <-det.Loaded():
 	case <-ctx.Done():
-		return ExitOK
+		return cli.ExitOK
 	}
 	if err := det.Err(); err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	if !*asJSON {
 		var active, inactive []string
@@ -70,14 +67,14 @@ func watch(ctx context.Context, args []string, io IO) int {
 	for {
 		select {
 		case <-ctx.Done():
-			return ExitOK
+			return cli.ExitOK
 		case ev, ok := <-events:
 			if !ok {
 				if err := det.Err(); err != nil {
 					fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)
-					return ExitUsage
+					return cli.ExitUsage
 				}
-				return ExitOK
+				return cli.ExitOK
 			}
 			if *asJSON {
 				enc.Encode(ev)

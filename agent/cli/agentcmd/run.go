@@ -1,4 +1,4 @@
-package cli
+package agentcmd
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/nodeguard/nodeguard/agent/cli"
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/service"
 	"github.com/nodeguard/nodeguard/probes"
@@ -23,13 +24,9 @@ const DefaultListen = ":9809"
 // agentGCPercent is `nodeguard run`'s GOGC unless the environment sets one.
 const agentGCPercent = 25
 
-func init() {
-	Register(Command{Name: "run", Summary: "run as an agent: rescan periodically and serve /metrics", Run: runAgent})
-}
-
 // agentConfig is everything `nodeguard run` is told: its flags, parsed once.
 type agentConfig struct {
-	scan     scanFlags
+	scan     cli.ScanFlags
 	listen   string
 	interval time.Duration
 	noBPF    bool
@@ -38,7 +35,7 @@ type agentConfig struct {
 }
 
 func (c *agentConfig) register(fs *flag.FlagSet) {
-	c.scan.register(fs)
+	c.scan.Register(fs)
 	fs.StringVar(&c.listen, "listen", DefaultListen, "address for /metrics, /healthz and /readyz")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "time between scans")
 	fs.BoolVar(&c.noBPF, "no-bpf", false, "do not load the eBPF runtime anomaly detection")
@@ -46,20 +43,20 @@ func (c *agentConfig) register(fs *flag.FlagSet) {
 	c.metrics.register(fs)
 }
 
-func runAgent(ctx context.Context, args []string, io IO) int {
-	fs := newFlagSet("run", io)
+func runAgent(ctx context.Context, args []string, io cli.IO) int {
+	fs := cli.NewFlagSet("run", io)
 	var cfg agentConfig
 	cfg.register(fs)
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := cli.ParseFlags(fs, args); !ok {
 		return code
 	}
 	if cfg.interval < time.Second {
 		fmt.Fprintf(io.Stderr, "nodeguard run: --interval %s: must be at least 1s\n", cfg.interval)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	if err := cfg.kube.validate(); err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	return startAgent(ctx, cfg, io)
 }
@@ -70,10 +67,10 @@ func runAgent(ctx context.Context, args []string, io IO) int {
 //	scanner → endpoints (service) → API connection → /metrics security →
 //	eBPF detector (naming pods through the pod index) → node conditions
 //	and Events (following the detector) → systemd notification → run.
-func startAgent(ctx context.Context, cfg agentConfig, io IO) int {
+func startAgent(ctx context.Context, cfg agentConfig, io cli.IO) int {
 	fail := func(err error) int {
 		fmt.Fprintf(io.Stderr, "nodeguard run: %v\n", err)
-		return ExitUsage
+		return cli.ExitUsage
 	}
 	// Between scans the agent's live heap is about 1 MiB. Go's default
 	// (GOGC=100, with a 4 MiB minimum) would keep several MiB of garbage
@@ -82,7 +79,7 @@ func startAgent(ctx context.Context, cfg agentConfig, io IO) int {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(agentGCPercent)
 	}
-	sc, log, err := cfg.scan.scanner(io, nil)
+	sc, log, err := cfg.scan.Scanner(io, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -128,5 +125,5 @@ func startAgent(ctx context.Context, cfg agentConfig, io IO) int {
 		log.Error().Err(err).Msg("agent failed")
 		return 1
 	}
-	return ExitOK
+	return cli.ExitOK
 }
