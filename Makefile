@@ -3,14 +3,18 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/nodeguard/nodeguard/agent/release.Version=$(VERSION)
 BIN     := bin/nodeguard
+AGENT   := bin/nodeguard-agent
 export CGO_ENABLED := 0
 
 .PHONY: all build run test deps vet unit bpf-check kube-binaries e2e go-binaries kubeadm-tree admission-tables reference reference-fresh kubelet-tables kubelet-types release-table kernels bench image sbom clean helm-binary openreports-crds
 
 all: build
 
+# Two executables, installed side by side: nodeguard (the one-shot commands,
+# without the agent's dependencies, so that they start fast) executes
+# nodeguard-agent for run, watch and report (README, "How it is built").
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/nodeguard
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/nodeguard ./cmd/nodeguard-agent
 
 # Audit this host and print the table. Findings are what an audit is for, so
 # exit 1 (failing findings) still counts as success here; 2 (cannot run) does not.
@@ -127,9 +131,10 @@ image:
 	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
 	  -t nodeguard:$(VERSION) .
 
-# CycloneDX SBOM of the built binary (cyclonedx-gomod, from the module proxy).
+# CycloneDX SBOMs of the built binaries (cyclonedx-gomod, from the module proxy).
 sbom: build
 	GO=$(GO) ./integration/sbom/sbom.sh $(BIN) bin/nodeguard.cdx.json $(VERSION)
+	GO=$(GO) ./integration/sbom/sbom.sh $(AGENT) bin/nodeguard-agent.cdx.json $(VERSION)
 
 clean:
 	rm -rf bin

@@ -2,7 +2,7 @@
 # Agent-level figures: peak RSS under a 200,000-event storm, and listen() to
 # nodeguard_listening_port latency. Needs root, python3, curl.
 set -eu
-# Build first: go build -o /tmp/ng-runtime ./cmd/nodeguard && go test -c -o /tmp/rt.test ./agent/anomaly
+# Build first: go build -o /tmp/ng-runtime ./cmd/nodeguard-agent && go test -c -o /tmp/rt.test ./agent/anomaly
 NG=${NG:-/tmp/ng-runtime}; RT=${RT:-/tmp/rt.test}; M=http://127.0.0.1:19809/metrics
 $NG run --listen 127.0.0.1:19809 --interval 1h 2>/dev/null & agent=$!
 trap 'kill $agent' EXIT

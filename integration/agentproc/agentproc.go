@@ -1,4 +1,4 @@
-// Package agentproc builds the real nodeguard binary and runs `nodeguard run`
+// Package agentproc builds the real nodeguard binaries and runs `nodeguard run`
 // on a loopback port for tests that need a live agent (the dashboard and rule
 // metric checks, the end-to-end paging test).
 package agentproc
@@ -21,29 +21,38 @@ import (
 	"time"
 )
 
-// Build compiles cmd/nodeguard into dir as "nodeguard" (the name the port
-// policy allows for the agent's own endpoint) and returns its path. When
-// NODEGUARD_BIN is set, that binary is copied instead, so CI can reuse one build.
+// Build compiles cmd/nodeguard and cmd/nodeguard-agent into dir, side by
+// side as they are installed, and returns the path of nodeguard: `nodeguard
+// run` is the deployed command line, which executes nodeguard-agent (whose
+// name the port policy allows for the agent's own endpoint, like nodeguard's).
+// When NODEGUARD_BIN is set, that binary and the nodeguard-agent next to it
+// are copied instead, so CI can reuse one build.
 func Build(t testing.TB, dir string) string {
 	t.Helper()
 	out := filepath.Join(dir, "nodeguard")
 	if bin := os.Getenv("NODEGUARD_BIN"); bin != "" {
-		data, err := os.ReadFile(bin)
-		if err != nil {
-			t.Fatalf("NODEGUARD_BIN: %v", err)
-		}
-		if err := os.WriteFile(out, data, 0o755); err != nil {
-			t.Fatal(err)
+		for src, dst := range map[string]string{bin: out, filepath.Join(filepath.Dir(bin), "nodeguard-agent"): AgentPath(out)} {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatalf("NODEGUARD_BIN: %v", err)
+			}
+			if err := os.WriteFile(dst, data, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return out
 	}
-	cmd := exec.Command("go", "build", "-o", out, "github.com/nodeguard/nodeguard/cmd/nodeguard")
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/nodeguard/nodeguard/cmd/nodeguard", "github.com/nodeguard/nodeguard/cmd/nodeguard-agent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/nodeguard: %v\n%s", err, b)
+		t.Fatalf("go build ./cmd/nodeguard ./cmd/nodeguard-agent: %v\n%s", err, b)
 	}
 	return out
 }
+
+// AgentPath is the nodeguard-agent that the nodeguard at bin executes.
+func AgentPath(bin string) string { return filepath.Join(filepath.Dir(bin), "nodeguard-agent") }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 holder=""
 trap 'kill "$holder" 2>/dev/null || true; rm -rf "$tmp"' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/nodeguard" ./cmd/nodeguard # as make build
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/nodeguard" ./cmd/nodeguard # the light executable, as make build
 CGO_ENABLED=0 go build -o "$tmp/listeners" ./integration/bench/listeners
 mkdir "$tmp/hello"
 printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n' > "$tmp/hello/main.go"

@@ -25,7 +25,8 @@ cleanup() {
 }
 cgdirs=()
 trap cleanup EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/nodeguard" ./cmd/nodeguard # as make build
+# As make build, side by side: `nodeguard run` executes nodeguard-agent, as deployed.
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/" ./cmd/nodeguard ./cmd/nodeguard-agent
 
 name=nodeguard-startup-$$
 if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then # unified

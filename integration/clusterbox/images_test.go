@@ -40,14 +40,15 @@ type file struct {
 // dockerfileStage is what the Dockerfile's final stage sets; the agent image
 // copies it, so the image the e2e runs is the one `make image` builds.
 type dockerfileStage struct {
-	user, binaryPath string
-	entrypoint, cmd  []string
+	user            string
+	binaries        map[string]string // path in the image by the built file's name
+	entrypoint, cmd []string
 	exposed          []string
 	labels           map[string]string
 }
 
 // parseDockerfile reads the final stage of the Dockerfile: USER, EXPOSE,
-// ENTRYPOINT, CMD, LABEL and the COPY of the built binary. Build arguments
+// ENTRYPOINT, CMD, LABEL and the COPYs of the built binaries. Build arguments
 // take their defaults (ARG NAME=default).
 func parseDockerfile(t *testing.T, path string) dockerfileStage {
 	t.Helper()
@@ -71,14 +72,14 @@ func parseDockerfile(t *testing.T, path string) dockerfileStage {
 		lines = append(lines, cur.String())
 		cur.Reset()
 	}
-	st := dockerfileStage{labels: map[string]string{}}
+	st := dockerfileStage{labels: map[string]string{}, binaries: map[string]string{}}
 	args := map[string]string{}
 	for _, l := range lines {
 		word, rest, _ := strings.Cut(l, " ")
 		rest = strings.TrimSpace(rest)
 		switch strings.ToUpper(word) {
 		case "FROM":
-			st = dockerfileStage{labels: map[string]string{}}
+			st = dockerfileStage{labels: map[string]string{}, binaries: map[string]string{}}
 			args = map[string]string{}
 		case "ARG":
 			k, v, _ := strings.Cut(rest, "=")
@@ -104,7 +105,10 @@ func parseDockerfile(t *testing.T, path string) dockerfileStage {
 			}
 		case "COPY":
 			f := strings.Fields(rest)
-			st.binaryPath = f[len(f)-1]
+			if len(f) != 3 || !strings.HasPrefix(f[0], "--from=") {
+				t.Fatalf("Dockerfile: want COPY --from=STAGE FILE PATH, one file each: %s", l)
+			}
+			st.binaries[filepath.Base(f[1])] = f[2]
 		case "LABEL":
 			for rest != "" {
 				k, v, _ := strings.Cut(rest, "=")
@@ -119,8 +123,8 @@ func parseDockerfile(t *testing.T, path string) dockerfileStage {
 			}
 		}
 	}
-	if st.binaryPath == "" || len(st.entrypoint) == 0 {
-		t.Fatalf("Dockerfile: no COPY of the binary or no ENTRYPOINT in the final stage")
+	if len(st.binaries) == 0 || len(st.entrypoint) == 0 {
+		t.Fatalf("Dockerfile: no COPY of the binaries or no ENTRYPOINT in the final stage")
 	}
 	return st
 }
@@ -218,13 +222,25 @@ func must(t *testing.T, err error) {
 func buildImages(t *testing.T, repo, dir string) []string {
 	t.Helper()
 	st := parseDockerfile(t, filepath.Join(repo, "Dockerfile"))
-	agent := buildGo(t, repo, "nodeguard", "./cmd/nodeguard", "e2e")
+	// The light nodeguard (the entrypoint) and the nodeguard-agent it
+	// executes for run, as the Dockerfile copies them.
+	var binaries []file
+	for _, name := range []string{"nodeguard", "nodeguard-agent"} {
+		p, ok := st.binaries[name]
+		if !ok {
+			t.Fatalf("Dockerfile: the final stage does not copy %s", name)
+		}
+		binaries = append(binaries, file{path: p, mode: 0o755, data: buildGo(t, repo, name, "./cmd/"+name, "e2e")})
+	}
+	if len(st.binaries) != len(binaries) {
+		t.Fatalf("Dockerfile: the final stage copies %v; the e2e image has nodeguard and nodeguard-agent", st.binaries)
+	}
 	agentTar := filepath.Join(dir, "nodeguard.tar")
 	exposed := map[string]struct{}{}
 	for _, p := range st.exposed {
 		exposed[p] = struct{}{}
 	}
-	writeImage(t, agentTar, agentImage, []file{{path: st.binaryPath, mode: 0o755, data: agent}}, v1.Config{
+	writeImage(t, agentTar, agentImage, binaries, v1.Config{
 		User: st.user, Entrypoint: st.entrypoint, Cmd: st.cmd, ExposedPorts: exposed, Labels: st.labels,
 	})
 

@@ -24,7 +24,10 @@ var agentBin struct {
 	err  error
 }
 
-// buildAgent compiles the real cmd/nodeguard once per test binary.
+// buildAgent compiles the real cmd/nodeguard and cmd/nodeguard-agent once
+// per test binary, side by side as they are installed, and returns the path
+// of nodeguard-agent: these tests run it directly (lightBinary is the
+// nodeguard that executes it, as the DaemonSet's command line does).
 func buildAgent(t testing.TB) string {
 	t.Helper()
 	agentBin.Do(func() {
@@ -33,11 +36,12 @@ func buildAgent(t testing.TB) string {
 			agentBin.err = err
 			return
 		}
-		agentBin.path = filepath.Join(dir, "nodeguard")
-		cmd := exec.Command("go", "build", "-o", agentBin.path, "github.com/nodeguard/nodeguard/cmd/nodeguard")
+		agentBin.path = filepath.Join(dir, "nodeguard-agent")
+		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+			"github.com/nodeguard/nodeguard/cmd/nodeguard", "github.com/nodeguard/nodeguard/cmd/nodeguard-agent")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			agentBin.err = fmt.Errorf("go build ./cmd/nodeguard: %v\n%s", err, out)
+			agentBin.err = fmt.Errorf("go build ./cmd/nodeguard ./cmd/nodeguard-agent: %v\n%s", err, out)
 		}
 	})
 	if agentBin.err != nil {
@@ -45,6 +49,9 @@ func buildAgent(t testing.TB) string {
 	}
 	return agentBin.path
 }
+
+// lightBinary is the nodeguard next to the nodeguard-agent at bin.
+func lightBinary(bin string) string { return filepath.Join(filepath.Dir(bin), "nodeguard") }
 
 // agent is a running `nodeguard run`.
 type agent struct {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,9 +166,14 @@ func TestNodeConditionsOnARealAPIServer(t *testing.T) {
 	args := []string{"--host-root", h.dir, "--interval", "1s", "--kubeconfig", agentKubeconfig,
 		"--node-name", nodeName, "--heartbeat-period", heartbeat.String()}
 
-	// Agents outlive the subtest that starts them.
+	// Agents outlive the subtest that starts them. The first is started as
+	// the DaemonSet does, `nodeguard run`, which executes nodeguard-agent.
 	top := t
-	a := startAgent(top, bin, args...)
+	a := startAgent(top, lightBinary(bin), args...)
+	eventually(t, 10*time.Second, "nodeguard executed nodeguard-agent in its process", func() (bool, string) {
+		exe, err := os.Readlink("/proc/" + strconv.Itoa(a.cmd.Process.Pid) + "/exe")
+		return err == nil && exe == bin, "runs " + exe
+	})
 	var firstTransition metav1.Time
 	t.Run("conditions", func(t *testing.T) {
 		eventually(t, 60*time.Second, "UnexpectedOpenPorts True", func() (bool, string) {

@@ -163,7 +163,8 @@ func TestVagrantfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every file it copies into the VM exists (bin/nodeguard is built first).
+	// Every file it copies into the VM exists (bin/nodeguard and
+	// bin/nodeguard-agent are built first).
 	for _, m := range regexp.MustCompile(`File\.join\((repo|__dir__), ([^)]*)\)`).FindAllStringSubmatch(string(data), -1) {
 		dir := "../vagrant"
 		if m[1] == "repo" {
@@ -174,7 +175,7 @@ func TestVagrantfile(t *testing.T) {
 			parts = append(parts, strings.Trim(strings.TrimSpace(p), `"`))
 		}
 		path := filepath.Join(parts...)
-		if path == filepath.Join("../..", "bin", "nodeguard") {
+		if path == filepath.Join("../..", "bin", "nodeguard") || path == filepath.Join("../..", "bin", "nodeguard-agent") {
 			continue
 		}
 		if _, err := os.Stat(path); err != nil {
