@@ -43,8 +43,8 @@ type dockerfileStage struct {
 	user            string
 	binaries        map[string]string // path in the image by the built file's name
 	entrypoint, cmd []string
-	exposed          []string
-	labels           map[string]string
+	exposed         []string
+	labels          map[string]string
 }
 
 // parseDockerfile reads the final stage of the Dockerfile: USER, EXPOSE,

@@ -423,7 +423,8 @@ func (a *agent) waitReady(t *testing.T) string {
 }
 
 // pid finds the agent process (under strace and setpriv, not a child of
-// ours) by its command line.
+// ours) by its command line: bin's, or nodeguard-agent's once bin (the light
+// nodeguard) has executed it for run.
 func (a *agent) pid(t *testing.T, bin string) int {
 	t.Helper()
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
@@ -433,7 +434,7 @@ func (a *agent) pid(t *testing.T, bin string) int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if args[0] == bin && slices.Contains(args, a.addr) {
+		if (args[0] == bin || args[0] == "nodeguard-agent") && slices.Contains(args, a.addr) {
 			pid, _ := strconv.Atoi(filepath.Base(d))
 			return pid
 		}
