@@ -15,9 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Exit codes of every subcommand.
@@ -76,6 +79,16 @@ func AgentCommands() []Command {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Run runs the process's command line (os.Args) and exits with its code;
+// SIGTERM and Ctrl-C cancel the command's context. It is the main of both
+// executables, which differ in the commands they link.
+func Run() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	code := Main(ctx, os.Args[1:], IO{Stdout: os.Stdout, Stderr: os.Stderr})
+	stop()
+	os.Exit(code)
 }
 
 // Main runs the command line and returns the process exit code.
