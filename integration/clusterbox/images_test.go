@@ -42,6 +42,7 @@ type file struct {
 type dockerfileStage struct {
 	user            string
 	binaries        map[string]string // path in the image by the built file's name
+	otherCopies     []string          // COPYs that are not COPY --from=STAGE FILE PATH
 	entrypoint, cmd []string
 	exposed         []string
 	labels          map[string]string
@@ -104,11 +105,12 @@ func parseDockerfile(t *testing.T, path string) dockerfileStage {
 				st.entrypoint = v
 			}
 		case "COPY":
-			f := strings.Fields(rest)
-			if len(f) != 3 || !strings.HasPrefix(f[0], "--from=") {
-				t.Fatalf("Dockerfile: want COPY --from=STAGE FILE PATH, one file each: %s", l)
+			// The final stage copies the binaries one by one.
+			if f := strings.Fields(rest); len(f) == 3 && strings.HasPrefix(f[0], "--from=") {
+				st.binaries[filepath.Base(f[1])] = f[2]
+			} else {
+				st.otherCopies = append(st.otherCopies, rest)
 			}
-			st.binaries[filepath.Base(f[1])] = f[2]
 		case "LABEL":
 			for rest != "" {
 				k, v, _ := strings.Cut(rest, "=")
@@ -125,6 +127,9 @@ func parseDockerfile(t *testing.T, path string) dockerfileStage {
 	}
 	if len(st.binaries) == 0 || len(st.entrypoint) == 0 {
 		t.Fatalf("Dockerfile: no COPY of the binaries or no ENTRYPOINT in the final stage")
+	}
+	if len(st.otherCopies) > 0 {
+		t.Fatalf("Dockerfile: the final stage copies what the e2e image lacks: %q", st.otherCopies)
 	}
 	return st
 }
