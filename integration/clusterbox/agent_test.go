@@ -213,6 +213,16 @@ func (b *box) checkSecurityContext(pod *corev1.Pod) {
 	}
 	t.Logf("agent process (host PID %d): CapEff %s, NoNewPrivs %s, Seccomp %s, Uid %s", pid, fields["CapEff"], fields["NoNewPrivs"], fields["Seccomp"], fields["Uid"])
 
+	// The container's task is the entrypoint, the light /nodeguard, which
+	// executed /nodeguard-agent for run in the same process.
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	must(t, err)
+	argv, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	must(t, err)
+	if exe != "/nodeguard-agent" || !strings.HasPrefix(string(argv), "nodeguard-agent\x00run\x00") {
+		t.Errorf("the container's task runs %s as %q, want /nodeguard-agent as nodeguard-agent run ...", exe, argv)
+	}
+
 	// Its mount table: / and /host read-only.
 	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	must(t, err)
