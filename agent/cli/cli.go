@@ -141,14 +141,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'nodeguard COMMAND --help' for a command's flags.")
 }
 
-// newFlagSet returns a FlagSet that reports errors instead of exiting.
+// NewFlagSet returns a FlagSet that reports errors instead of exiting.
 func NewFlagSet(name string, io IO) *flag.FlagSet {
 	fs := flag.NewFlagSet("nodeguard "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Stderr)
 	return fs
 }
 
-// parseFlags parses args, rejecting stray positional arguments. It returns
+// ParseFlags parses args, rejecting stray positional arguments. It returns
 // (exit code, false) when the command should stop.
 func ParseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	if err := fs.Parse(args); err != nil {

@@ -20,6 +20,7 @@ type ScanFlags struct {
 	hostRoot, role, policy, logLevel string
 }
 
+// Register adds the flags to fs.
 func (f *ScanFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.hostRoot, "host-root", "/", "the host's root filesystem as mounted in the agent (/host in the DaemonSet)")
 	fs.StringVar(&f.role, "role", "auto", "node role: auto, control-plane or worker")
@@ -27,7 +28,7 @@ func (f *ScanFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// scanner builds a Scanner from the flags; errors are usage errors.
+// Scanner builds a Scanner from the flags; errors are usage errors.
 func (f *ScanFlags) Scanner(io IO, only []string) (*scan.Scanner, zerolog.Logger, error) {
 	log, err := logging.New(io.Stderr, f.logLevel)
 	if err != nil {
