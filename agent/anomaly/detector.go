@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nodeguard/nodeguard/bpf"
+	"github.com/nodeguard/nodeguard/bpf/identity"
 	"github.com/nodeguard/nodeguard/probes"
 	"github.com/nodeguard/nodeguard/probes/model/hostfs"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
@@ -92,6 +94,11 @@ type Options struct {
 	// programs wake the reader only when the buffer fills past a quarter.
 	PollInterval  time.Duration
 	ProcCacheSize int
+	// Sibling is an executable to trust as the agent's own: the light
+	// nodeguard beside the agent's binary. The agent starts it once with
+	// identity.Command after the syscall hook attaches, so that the kernel
+	// records its executable; "" trusts no other file.
+	Sibling string
 
 	// rawTracepointsOnly skips tp_btf, to test the fallback kernels
 	// without BTF for tracepoints take.
@@ -276,6 +283,7 @@ func (d *Detector) load(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map,
 		if st.Attached != "" && h == hookSysEnter {
 			var id bpf.RuntimeExeId
 			d.maps.SelfExe.Lookup(uint32(0), &id) // any bpf() call of the agent records it
+			d.trustSibling(o.Sibling)
 		}
 		d.mu.Lock()
 		d.hooks[h] = st
@@ -291,6 +299,33 @@ func (d *Detector) load(spec *ebpf.CollectionSpec, replace map[string]*ebpf.Map,
 		}
 		d.mu.Unlock()
 		d.log.Error().Err(err).Msg("eBPF runtime detection unavailable; every rule reports nodeguard_bpf_rule_active 0")
+	}
+}
+
+// trustSibling has the kernel record the sibling's executable in slot 1 of
+// self_exe (the first bpf() call of a child of the agent), then locks the
+// slot, so that no later child can take it; without a sibling it only locks.
+func (d *Detector) trustSibling(path string) {
+	var id bpf.RuntimeExeId
+	if path != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, path, identity.Command).CombinedOutput()
+		cancel()
+		if err == nil && d.maps.SelfExe.Lookup(uint32(1), &id) == nil && id.Set == 1 {
+			d.log.Debug().Str("executable", path).Msg("the kernel knows the light nodeguard as the agent's own")
+			return
+		}
+		d.log.Warn().Err(err).Str("executable", path).Bytes("output", out).
+			Msg("could not announce the light nodeguard to the runtime rules: its BPF loads (nodeguard scan) will raise bpf-load")
+	}
+	// The agent has no other children: nothing can take the slot between
+	// this read and the write.
+	if err := d.maps.SelfExe.Lookup(uint32(1), &id); err == nil && id.Set == 1 {
+		return
+	}
+	id = bpf.RuntimeExeId{Set: 1} // no file has inode 0: nothing matches
+	if err := d.maps.SelfExe.Update(uint32(1), &id, ebpf.UpdateAny); err != nil {
+		d.log.Debug().Err(err).Msg("locking the sibling slot of self_exe")
 	}
 }
 

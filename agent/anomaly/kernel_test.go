@@ -19,6 +19,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/nodeguard/nodeguard/bpf/identity"
 	"github.com/nodeguard/nodeguard/bpf/sockiter"
 
 	"github.com/rs/zerolog"
@@ -37,6 +38,11 @@ func TestMain(m *testing.M) {
 	// the tests need no binaries beyond sh, sleep, mount and unshare (a
 	// kernel-matrix guest has busybox and this binary only).
 	if os.Getenv("NODEGUARD_EXIT0") == "1" {
+		os.Exit(0)
+	}
+	// As the light nodeguard does when the agent announces it.
+	if len(os.Args) == 2 && os.Args[1] == identity.Command {
+		identity.Announce()
 		os.Exit(0)
 	}
 	if v := os.Getenv("NODEGUARD_SLEEP"); v != "" {
@@ -585,7 +591,10 @@ func containerCgroup(t *testing.T) (dir, id string) {
 // program) is the agent, not an anomaly; another executable with the
 // agent's name is not.
 func TestNoSelfAlarm(t *testing.T) {
-	d := startDetector(t, Options{})
+	// The light nodeguard beside the agent: another file, announced by the
+	// agent at start.
+	sibling := selfCopy(t, tmpDir(t), "nodeguard", 0o755, true)
+	d := startDetector(t, Options{Sibling: sibling})
 	if st := d.Rules()[BPFLoad]; !st.Active {
 		t.Fatalf("bpf-load is not active: %s", st.Reason)
 	}
@@ -600,12 +609,16 @@ func TestNoSelfAlarm(t *testing.T) {
 		return uint32(cmd.Process.Pid)
 	}
 	same := loadBPF(os.Args[0])
+	light := loadBPF(sibling)
 	other := loadBPF(selfCopy(t, tmpDir(t), "nodeguard", 0o755, true))
 	// Events arrive in order: once the copy's is here, the same
-	// executable's would have been too.
+	// executable's and the sibling's would have been too.
 	waitFor(t, ch, "bpf-load of another executable", func(e *Event) bool {
 		if e.Rule == "bpf-load" && e.PID == same {
 			t.Errorf("the agent's own executable raised bpf-load: %+v", *e)
+		}
+		if e.Rule == "bpf-load" && e.PID == light {
+			t.Errorf("the announced light nodeguard raised bpf-load: %+v", *e)
 		}
 		return e.Rule == "bpf-load" && e.PID == other
 	})

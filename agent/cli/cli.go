@@ -43,6 +43,8 @@ type Command struct {
 	// Via is the executable that runs the command when this one hands it
 	// over (AgentExecutable in the light nodeguard); usage says so.
 	Via string
+	// Hidden commands are for the agent's own use and not listed.
+	Hidden bool
 }
 
 var commands = map[string]Command{}
@@ -119,8 +121,10 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "nodeguard audits a Kubernetes node against the Kubernetes security guidance.")
 	fmt.Fprintln(w, "\nUsage: nodeguard COMMAND [flags]\n\nCommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.Hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	var via []string

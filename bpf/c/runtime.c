@@ -193,11 +193,15 @@ struct {
 	__type(value, __u32);
 } sensitive_paths SEC(".maps");
 
-// The agent's executable: other processes running the same file (an admin's
+// The agent's executables: other processes running one of them (an admin's
 // `nodeguard scan`, whose socket iterator is a BPF program) are the agent too.
+// Slot 0 is the agent's own, taken at its first bpf() call; slot 1 the light
+// `nodeguard` beside it, taken at the first bpf() call of a child of the
+// agent (the agent starts it once, for that). Both are the kernel's view of
+// the file (exe_file's inode), which stat does not give on overlayfs.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct exe_id);
 } self_exe SEC(".maps");
@@ -644,6 +648,16 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 		}
 		return 0;
 	}
+	if (rule == R_BPF_LOAD) {
+		struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+		__u32 one = 1;
+		struct exe_id *sib = bpf_map_lookup_elem(&self_exe, &one);
+		if (sib && !sib->set && agent_tgid && BPF_CORE_READ(cur, real_parent, tgid) == agent_tgid) {
+			exe_identity(cur, sib);
+			sib->set = 1;
+			return 0;
+		}
+	}
 
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	__u32 a0 = 0, a1 = 0, a2 = 0, flags = 0;
@@ -723,6 +737,10 @@ static __always_inline int handle_sys_enter(struct pt_regs *regs, long id)
 			return 0;
 		struct exe_id *self = bpf_map_lookup_elem(&self_exe, &zero);
 		if (!self || (self->set && exe_is(t, self)))
+			return 0;
+		__u32 one = 1;
+		struct exe_id *sib = bpf_map_lookup_elem(&self_exe, &one);
+		if (sib && sib->set && exe_is(t, sib))
 			return 0;
 		a0 = BPF_PROG_LOAD_CMD;
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,7 @@ func startRuntime(ctx context.Context, noBPF bool, d *service.Daemon, pods *kube
 		Root: d.Scanner.Root, Policy: d.Scanner.Policy, Log: log,
 		Role:           func() probes.Role { return currentRole.Load().(probes.Role) },
 		AgentListeners: d.Scanner.AgentListeners,
+		Sibling:        lightSibling(),
 	}
 	if pods != nil {
 		o.Pods = pods
@@ -189,4 +192,24 @@ func (w *listenerWatch) scanned(rep *finding.Report) {
 			}
 		}
 	}
+}
+
+// lightSibling is the light nodeguard beside the agent's executable (the
+// one-shot commands' binary, which an admin runs as nodeguard scan), when it
+// is another file; "" otherwise.
+func lightSibling() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(self); err == nil {
+		self = real
+	}
+	sibling := filepath.Join(filepath.Dir(self), "nodeguard")
+	a, errA := os.Stat(self)
+	b, errB := os.Stat(sibling)
+	if errA != nil || errB != nil || !b.Mode().IsRegular() || os.SameFile(a, b) {
+		return ""
+	}
+	return sibling
 }
