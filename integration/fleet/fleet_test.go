@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodeguard/nodeguard/agent/cli"
+	_ "github.com/nodeguard/nodeguard/agent/cli/agentcmd" // report is an agent command
 	"github.com/nodeguard/nodeguard/agent/export/openreports"
 	"github.com/nodeguard/nodeguard/agent/fleet"
 	"github.com/nodeguard/nodeguard/agent/kube"
