@@ -309,12 +309,7 @@ func (b *box) apiPort() string {
 func (b *box) startControllers() {
 	t := b.t
 	cm := b.start("kube-controller-manager", false, filepath.Join(b.bin, "kube-controller-manager"),
-		"--kubeconfig="+b.env.Admin,
-		"--service-account-private-key-file="+b.env.Path("sa.key"),
-		"--root-ca-file="+b.env.Path("ca.crt"),
-		"--use-service-account-credentials=false",
-		"--leader-elect=false", "--secure-port=0",
-		"--controllers=*,-nodeipam")
+		b.env.ControllerManagerArgs("*", "-nodeipam")...)
 	sched := b.start("kube-scheduler", false, filepath.Join(b.bin, "kube-scheduler"),
 		"--kubeconfig="+b.env.Admin, "--leader-elect=false", "--secure-port=0")
 	// The token controller makes the default ServiceAccount of a namespace.

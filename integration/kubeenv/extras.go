@@ -73,6 +73,19 @@ func (e *Env) InstallCRDs(t testing.TB, files ...string) {
 	}
 }
 
+// ControllerManagerArgs are kube-controller-manager's flags for this
+// control plane, as admin, with the named controllers (e.g. "*,-nodeipam").
+func (e *Env) ControllerManagerArgs(controllers ...string) []string {
+	return []string{
+		"--kubeconfig=" + e.Admin,
+		"--service-account-private-key-file=" + e.Path("sa.key"),
+		"--root-ca-file=" + e.Path("ca.crt"),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false", "--secure-port=0",
+		"--controllers=" + strings.Join(controllers, ","),
+	}
+}
+
 // StartControllerManager runs kube-controller-manager with only the named
 // controllers (e.g. garbage-collector-controller) until the test ends. Its
 // binary comes from the same build as the API server (build.sh node).
@@ -85,13 +98,7 @@ func (e *Env) StartControllerManager(t testing.TB, controllers ...string) {
 		}
 		t.Skipf("kube-controller-manager is not built (%v): run integration/kubeenv/build.sh node", err)
 	}
-	p := startProc(t, bin, filepath.Join(e.dir, "controller-manager.log"),
-		"--kubeconfig="+e.Admin,
-		"--service-account-private-key-file="+filepath.Join(e.dir, "sa.key"),
-		"--root-ca-file="+filepath.Join(e.dir, "ca.crt"),
-		"--use-service-account-credentials=false",
-		"--leader-elect=false", "--secure-port=0",
-		"--controllers="+strings.Join(controllers, ","))
+	p := startProc(t, bin, filepath.Join(e.dir, "controller-manager.log"), e.ControllerManagerArgs(controllers...)...)
 	t.Cleanup(p.stop)
 	// Fail early if it died on its flags; the test waits for what the
 	// controllers do.
