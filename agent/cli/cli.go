@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -58,6 +59,19 @@ func Register(c Command) {
 		panic("cli: command " + c.Name + " has no Run")
 	}
 	commands[c.Name] = c
+}
+
+// Beside is the path of the file name in the directory of this process's
+// executable, symlinks resolved: where the two executables find each other.
+func Beside(name string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if self, err = filepath.EvalSymlinks(self); err != nil {
+		return "", err
+	}
+	return filepath.Join(filepath.Dir(self), name), nil
 }
 
 // AgentExecutable is the executable with every command, the agent's among

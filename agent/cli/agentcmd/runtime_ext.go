@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/nodeguard/nodeguard/agent/anomaly"
+	"github.com/nodeguard/nodeguard/agent/cli"
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/role"
 	"github.com/nodeguard/nodeguard/agent/service"
@@ -198,14 +198,11 @@ func (w *listenerWatch) scanned(rep *finding.Report) {
 // one-shot commands' binary, which an admin runs as nodeguard scan), when it
 // is another file; "" otherwise.
 func lightSibling() string {
-	self, err := os.Executable()
-	if err != nil {
+	self, errSelf := os.Executable()
+	sibling, err := cli.Beside("nodeguard")
+	if errSelf != nil || err != nil {
 		return ""
 	}
-	if real, err := filepath.EvalSymlinks(self); err == nil {
-		self = real
-	}
-	sibling := filepath.Join(filepath.Dir(self), "nodeguard")
 	a, errA := os.Stat(self)
 	b, errB := os.Stat(sibling)
 	if errA != nil || errB != nil || !b.Mode().IsRegular() || os.SameFile(a, b) {

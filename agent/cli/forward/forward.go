@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/nodeguard/nodeguard/agent/cli"
@@ -29,16 +28,7 @@ func init() {
 
 // AgentPath is where the light nodeguard looks for nodeguard-agent: in the
 // directory of its own executable, symlinks resolved.
-func AgentPath() (string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	if self, err = filepath.EvalSymlinks(self); err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(self), cli.AgentExecutable), nil
-}
+func AgentPath() (string, error) { return cli.Beside(cli.AgentExecutable) }
 
 // execAgent runs `nodeguard-agent name args...` in place of this process; it
 // returns only when it cannot.
