@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nodeguard/nodeguard/agent/export/openreports/openreportstest"
 	"github.com/nodeguard/nodeguard/agent/kube"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/integration/kubeenv"
@@ -170,13 +171,7 @@ func BenchmarkReportFleetLoad(b *testing.B) {
 	b.ReportMetric((r3["APPLY"]-r2["APPLY"])/float64(nodes), "applies/node-change")
 
 	// The bound's case: 10,000 unexpected listeners on one node.
-	big := finding.Report{Node: "fleet-big", Role: "worker", ScannedAt: time.Now()}
-	for i := range 10000 {
-		big.Findings = append(big.Findings, finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.Medium,
-			Title: "Unexpected listener", Message: fmt.Sprintf("TCP 0.0.0.0:%d (some-server, pid %d) is not in the port table of a worker node", 10000+i, 4000+i),
-			Evidence: map[string]string{"address": "0.0.0.0", "port": strconv.Itoa(10000 + i), "protocol": "tcp", "process": "some-server", "pid": strconv.Itoa(4000 + i)}})
-	}
-	big.Finalize()
+	big := openreportstest.Listeners("fleet-big", 10000)
 	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "fleet-big"}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
@@ -185,7 +180,7 @@ func BenchmarkReportFleetLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	before := etcdInUse(b, env)
-	w.Observe(&big)
+	w.Observe(big)
 	start := time.Now()
 	if _, err := w.SyncOnce(ctx); err != nil {
 		b.Fatalf("the 10,000-listener report was refused: %v", err)

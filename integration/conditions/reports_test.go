@@ -2,11 +2,9 @@ package conditions
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/nodeguard/nodeguard/agent/export/openreports"
+	"github.com/nodeguard/nodeguard/agent/export/openreports/openreportstest"
 	"github.com/nodeguard/nodeguard/agent/kube/apiclient"
 	"github.com/nodeguard/nodeguard/integration/kubeenv"
-	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
 // openReportsCRDs are the CRD files the project ships.
@@ -150,14 +148,7 @@ func TestOpenReportsOnARealAPIServer(t *testing.T) {
 
 	// The size bound's case: 10,000 unexpected listeners make a report
 	// the API server takes.
-	big := &finding.Report{Node: quiet, Role: "worker", ScannedAt: time.Now()}
-	for i := range 10000 {
-		big.Findings = append(big.Findings, finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail,
-			Severity: finding.Medium, Title: "Unexpected listener",
-			Message:  fmt.Sprintf("TCP 0.0.0.0:%d (some-long-named-server, pid %d) is not in the port table of a worker node", 10000+i, 4000+i),
-			Evidence: map[string]string{"address": "0.0.0.0", "port": strconv.Itoa(10000 + i), "protocol": "tcp", "process": "some-long-named-server", "pid": strconv.Itoa(4000 + i)}})
-	}
-	big.Finalize()
+	big := openreportstest.Listeners(quiet, 10000)
 	quietNode, err := admin.CoreV1().Nodes().Get(ctx, quiet, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 
+	"github.com/nodeguard/nodeguard/agent/export/openreports/openreportstest"
 	_ "github.com/nodeguard/nodeguard/probes/all" // the catalogue
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
@@ -133,22 +134,7 @@ func TestHash(t *testing.T) {
 // TestSizeBound: a node with 10,000 unexpected listeners gets a report the
 // API server takes, failing results first and the rest counted.
 func TestSizeBound(t *testing.T) {
-	rep := &finding.Report{Node: "node-a", Role: "worker", ScannedAt: time.Now()}
-	for i := range 10000 {
-		sev := finding.Medium
-		if i%10 == 0 {
-			sev = finding.High
-		}
-		rep.Findings = append(rep.Findings, finding.Finding{
-			ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: sev,
-			Title:   "Unexpected listener",
-			Message: fmt.Sprintf("tcp 0.0.0.0:%d owned by /usr/local/bin/some-long-named-server-binary (pid %d, container 0123456789ab)", 10000+i, 4000+i),
-			Evidence: map[string]string{
-				"address": "0.0.0.0", "port": strconv.Itoa(10000 + i), "protocol": "tcp", "process": "some-long-named-server-binary",
-				"pid": strconv.Itoa(4000 + i), "inode": strconv.Itoa(900000 + i), "uid": "0", "container": "0123456789ab",
-			},
-		})
-	}
+	rep := openreportstest.Listeners("node-a", 10000)
 	for i := range 50 {
 		rep.Findings = append(rep.Findings, finding.Finding{ID: fmt.Sprintf("sysctl.k%d", i), Probe: "kernel", Status: finding.Pass, Severity: finding.Low})
 	}
