@@ -127,7 +127,10 @@ func (f *kubeFlags) start(ctx context.Context, d *service.Daemon, conn *kubeConn
 			Log: log.With().Str("component", "reports").Logger(),
 		})
 		if err != nil {
-			return err
+			// A node whose report cannot be named (a name of over 243
+			// characters) keeps its conditions and Events.
+			log.Error().Err(err).Msg("no OpenReports ClusterReport for this node")
+			reports = nil
 		}
 	}
 	m, err := kube.New(kube.Options{
