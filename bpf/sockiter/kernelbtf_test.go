@@ -239,3 +239,19 @@ func FuzzParseBTF(f *testing.F) {
 		readLayout(k)
 	})
 }
+
+// BenchmarkReadLayout is what each start of the iterator spends on the
+// kernel's BTF: indexing it as far as the lookups need and reading the
+// layout (docs/benchmarks.md).
+func BenchmarkReadLayout(b *testing.B) {
+	raw := kernelBTFOrSkip(b)
+	for b.Loop() {
+		k, err := parseBTF(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := readLayout(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
