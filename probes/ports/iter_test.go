@@ -41,13 +41,7 @@ func ownerKey(byInode map[uint64][]int) string {
 // processes may open or close sockets meanwhile, so a comparison counts only
 // when two /proc walks around the iterator agree.
 func TestIterAgreesWithProcWalk(t *testing.T) {
-	requireSS(t)
-	openTestSockets(t)
-	root, err := hostfs.Open("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := liveHost(t)
 	if !sharesPIDNS(root) {
 		t.Skip("this test's /proc is not its PID namespace's")
 	}
@@ -235,13 +229,7 @@ func TestSharesPIDNSHost(t *testing.T) {
 // iterator and keeps it for a rescan after the sockets changed; both find
 // the test's listeners with this process as their owner.
 func TestScansUseIterator(t *testing.T) {
-	requireSS(t)
-	openTestSockets(t)
-	root, err := hostfs.Open("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := liveHost(t)
 	if !sharesPIDNS(root) {
 		t.Skip("this test's /proc is not its PID namespace's")
 	}

@@ -1,12 +1,15 @@
 package ports
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -44,8 +47,46 @@ func sameNetNS(root *hostfs.Root) bool {
 	return host == self
 }
 
+// maxCountHint bounds socketCountHint: a node with more sockets than this
+// grows its list by doubling, not by zeroing a larger one on every scan.
+const maxCountHint = 1 << 16
+
+// socketCountHint is how many TCP and UDP sockets of both families the
+// kernel counts in the agent's network namespace (HOSTROOT/proc/net/sockstat
+// and sockstat6, absent when IPv6 is disabled), at most maxCountHint, or 0
+// when unknown. Every socket the
+// dumps return is among them: they are read once to size the list, where
+// growing it would copy 10,000 listeners three times over.
+func socketCountHint(root *hostfs.Root) int {
+	n := 0
+	for _, name := range []string{"/proc/net/sockstat", "/proc/net/sockstat6"} {
+		b, err := root.ReadFileLimit(name, 4096)
+		if errors.Is(err, fs.ErrNotExist) && name == "/proc/net/sockstat6" {
+			continue // IPv6 disabled: no sockets to count
+		}
+		if err != nil {
+			return 0
+		}
+		for line := range bytes.Lines(b) {
+			f := bytes.Fields(line)
+			switch {
+			case len(f) < 3 || string(f[1]) != "inuse":
+				continue
+			case string(f[0]) == "TCP:", string(f[0]) == "UDP:", string(f[0]) == "TCP6:", string(f[0]) == "UDP6:":
+				v, err := strconv.Atoi(string(f[2]))
+				if err != nil || v < 0 {
+					return 0
+				}
+				n += v
+			}
+		}
+	}
+	return min(n, maxCountHint)
+}
+
 // diagSockets dumps listening TCP and unconnected UDP sockets of both families.
-func diagSockets() ([]Socket, error) {
+// capacity is a guess at the number of sockets, to grow the list once.
+func diagSockets(capacity int) ([]Socket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
@@ -54,7 +95,7 @@ func diagSockets() ([]Socket, error) {
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("sock_diag: %w", err)
 	}
-	d := &diagDump{fd: fd, buf: make([]byte, netlinkRecvBufSize)}
+	d := &diagDump{fd: fd, buf: make([]byte, netlinkRecvBufSize), out: make([]Socket, 0, capacity)}
 	// TCP of both families in one walk of the listening hash: the older
 	// TCPDIAG_GETSOCK request dumps every family at once, where
 	// SOCK_DIAG_BY_FAMILY walks the whole table once per family. On a node

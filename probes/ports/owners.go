@@ -100,6 +100,7 @@ func scanOwners(root *hostfs.Root, want map[uint64]struct{}) (*ownerScan, error)
 // limit keeps only the wanted inodes (all when want is nil) and reads the
 // processes that own them.
 func (res *ownerScan) limit(root *hostfs.Root, want map[uint64]struct{}) {
+	last := 0 // pids repeat: one process usually holds many listeners
 	for ino, ps := range res.byInode {
 		if want != nil {
 			if _, ok := want[ino]; !ok {
@@ -107,10 +108,18 @@ func (res *ownerScan) limit(root *hostfs.Root, want map[uint64]struct{}) {
 				continue
 			}
 		}
-		sort.Ints(ps)
-		ps = compactInts(ps)
-		res.byInode[ino] = ps
+		if len(ps) > 1 {
+			sort.Ints(ps)
+			if c := compactInts(ps); len(c) < len(ps) {
+				ps = c
+				res.byInode[ino] = ps
+			}
+		}
 		for _, pid := range ps {
+			if pid == last {
+				continue
+			}
+			last = pid
 			if _, ok := res.procs[pid]; !ok {
 				res.procs[pid] = readProcess(root, pid)
 			}

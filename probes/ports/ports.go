@@ -83,15 +83,35 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	// A cold scan walks every process's fds while the socket tables are
 	// read; a rescan reads the tables first, as they decide whether the last
 	// walk can be reused.
+	// The walking goroutine also keeps only the owners of the sockets read
+	// here, and reads those processes: this one is then still building
+	// evidence.
 	var early chan ownerResult
+	var read chan []Socket
 	if p.cache == nil {
-		early = make(chan ownerResult, 1)
+		early, read = make(chan ownerResult, 1), make(chan []Socket, 1)
 		go func() {
 			res, err := p.walkOwners(env.Root, env.Log, nil)
-			early <- ownerResult{res, err}
+			socks := <-read
+			var want map[uint64]struct{}
+			if err == nil {
+				want = inodeSet(socks)
+				res.limit(env.Root, want)
+			}
+			early <- ownerResult{res, want, err}
 		}()
 	}
+	sent := false
+	defer func() {
+		if read != nil && !sent {
+			read <- nil // a panic below must not leave the walker waiting
+		}
+	}()
 	socks, err := p.sockets(env.Root)
+	if read != nil {
+		read <- socks
+		sent = true
+	}
 	var out []finding.Finding
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
@@ -146,20 +166,16 @@ func appendVerdicts(out, verdicts []finding.Finding) []finding.Finding {
 // owners returns the owners of socks, reusing the last walk when the socket
 // set is the same and every owning process is still the same process.
 func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult) (_ *ownerScan, reused bool, _ error) {
-	want := make(map[uint64]struct{}, len(socks))
-	for _, s := range socks {
-		want[s.Inode] = struct{}{}
-	}
 	if early != nil {
 		r := <-early
 		if r.err != nil {
 			p.cache = nil
 			return nil, false, r.err
 		}
-		r.scan.limit(env.Root, want)
-		p.cache, p.cacheKey = r.scan, want
+		p.cache, p.cacheKey = r.scan, r.want
 		return r.scan, false, nil
 	}
+	want := inodeSet(socks)
 	if p.cache != nil && sameSet(want, p.cacheKey) && p.cache.denied == 0 {
 		valid := true
 		for _, proc := range p.cache.procs {
@@ -179,6 +195,15 @@ func (p *Probe) owners(env *probes.Env, socks []Socket, early <-chan ownerResult
 	}
 	p.cache, p.cacheKey = res, want
 	return res, false, nil
+}
+
+// inodeSet is the set of socks' inodes.
+func inodeSet(socks []Socket) map[uint64]struct{} {
+	set := make(map[uint64]struct{}, len(socks))
+	for _, s := range socks {
+		set[s.Inode] = struct{}{}
+	}
+	return set
 }
 
 // sameSet tells whether a and b hold the same inodes.
@@ -203,7 +228,7 @@ func (p *Probe) sockets(root *hostfs.Root) ([]Socket, error) {
 		p.useDiag = &same
 	}
 	if *p.useDiag {
-		socks, err := diagSockets()
+		socks, err := diagSockets(socketCountHint(root))
 		if err == nil {
 			return socks, nil
 		}
@@ -217,6 +242,7 @@ func (p *Probe) sockets(root *hostfs.Root) ([]Socket, error) {
 
 type ownerResult struct {
 	scan *ownerScan
+	want map[uint64]struct{} // the inodes scan was limited to
 	err  error
 }
 

@@ -38,6 +38,20 @@ func requireSS(t testing.TB) string {
 	return p
 }
 
+// liveHost is this host's root, with the test's sockets open, for the tests
+// that compare the probe's readers with each other or with ss.
+func liveHost(t *testing.T) *hostfs.Root {
+	t.Helper()
+	requireSS(t)
+	openTestSockets(t)
+	root, err := hostfs.Open("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
 // openTestSockets opens listeners of every shape ss distinguishes.
 func openTestSockets(t *testing.T) {
 	t.Helper()
@@ -244,13 +258,7 @@ func TestAgreesWithSS(t *testing.T) {
 // TestDiagAgreesWithProcNet compares the two socket readers on this host: the
 // sock_diag dump and the /proc/net tables must list the same sockets.
 func TestDiagAgreesWithProcNet(t *testing.T) {
-	requireSS(t)
-	openTestSockets(t)
-	root, err := hostfs.Open("/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
+	root := liveHost(t)
 	key := func(ss []Socket) string {
 		var k []string
 		for _, s := range ss {
@@ -260,7 +268,7 @@ func TestDiagAgreesWithProcNet(t *testing.T) {
 		return strings.Join(k, "\n")
 	}
 	for attempt := 0; attempt < 10; attempt++ {
-		a, err := diagSockets()
+		a, err := diagSockets(0) // grown by doubling
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +276,7 @@ func TestDiagAgreesWithProcNet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := diagSockets()
+		c, _ := diagSockets(socketCountHint(root)) // sized once
 		if key(a) != key(c) {
 			continue // the host changed meanwhile
 		}
@@ -336,5 +344,67 @@ func TestParseDiagMsgRejectsShortRecords(t *testing.T) {
 	m[0] = 99
 	if _, err := parseDiagMsg(m, "tcp"); err == nil {
 		t.Fatal("want an error for an unknown family")
+	}
+}
+
+// TestSocketCountHintCoversTheDumps holds the kernel's own counts, read to
+// size the socket list, to what the dumps return: a hint below them would
+// only cost a copy, but one that misread sockstat would size nothing.
+func TestSocketCountHintCoversTheDumps(t *testing.T) {
+	root := liveHost(t)
+	hint := socketCountHint(root)
+	socks, err := diagSockets(hint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hint < len(socks) {
+		t.Fatalf("hint %d, but the dumps returned %d sockets", hint, len(socks))
+	}
+	if cap(socks) != hint && hint >= len(socks) {
+		t.Fatalf("list of %d sockets has capacity %d, want the hint %d", len(socks), cap(socks), hint)
+	}
+}
+
+func TestSocketCountHintParsesSockstat(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir+"/proc/net", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// As Linux 6.18 writes them.
+	write := func(name, text string) {
+		if err := os.WriteFile(dir+"/proc/net/"+name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("sockstat", "sockets: used 20008\nTCP: inuse 10001 orphan 0 tw 3 alloc 10001 mem 122\n"+
+		"UDP: inuse 7 mem 0\nUDPLITE: inuse 5\nRAW: inuse 2\nFRAG: inuse 0 memory 0\n")
+	write("sockstat6", "TCP6: inuse 11\nUDP6: inuse 13\nUDPLITE6: inuse 17\nRAW6: inuse 19\nFRAG6: inuse 0 memory 0\n")
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if got, want := socketCountHint(root), 10001+7+11+13; got != want {
+		t.Fatalf("hint %d, want %d (TCP, UDP, TCP6, UDP6 in use)", got, want)
+	}
+	write("sockstat6", "TCP6: inuse 99999999\nUDP6: inuse 0\n")
+	if got := socketCountHint(root); got != maxCountHint {
+		t.Fatalf("hint %d, want the bound %d", got, maxCountHint)
+	}
+	write("sockstat6", "TCP6: inuse many\n")
+	if got := socketCountHint(root); got != 0 {
+		t.Fatalf("hint %d from a malformed count, want 0", got)
+	}
+	if err := os.Remove(dir + "/proc/net/sockstat6"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := socketCountHint(root), 10001+7; got != want {
+		t.Fatalf("hint %d without sockstat6 (IPv6 disabled), want %d", got, want)
+	}
+	if err := os.Remove(dir + "/proc/net/sockstat"); err != nil {
+		t.Fatal(err)
+	}
+	if got := socketCountHint(root); got != 0 {
+		t.Fatalf("hint %d without sockstat, want 0", got)
 	}
 }
