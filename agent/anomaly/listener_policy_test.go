@@ -116,8 +116,8 @@ func TestListenerVerdictsAgree(t *testing.T) {
 			if c.kind != allowed && (scanSev != c.severity || runSev != c.severity) {
 				t.Errorf("%s: severity: scan %s, runtime %s, want %s", name, scanSev, runSev, c.severity)
 			}
-			if ev != nil && (ev.Details["rule"] != f.Evidence["rule"] ||
-				strings.TrimSuffix(ev.Details["protocol"], "6") != f.Evidence["protocol"]) {
+			if ev != nil && (ev.Details["rule"] != f.Evidence.Get("rule") ||
+				strings.TrimSuffix(ev.Details["protocol"], "6") != f.Evidence.Get("protocol")) {
 				t.Errorf("%s: runtime details %v, scan evidence %v", name, ev.Details, f.Evidence)
 			}
 		}
@@ -173,12 +173,12 @@ func scanListeners(t *testing.T, pol *policy.Policy, role probes.Role, agent []p
 		if f.ID != ports.IDListener {
 			t.Fatalf("scan: %s: %s", f.Title, f.Message)
 		}
-		byInode[f.Evidence["inode"]] = f
+		byInode[f.Evidence.Get("inode")] = f
 	}
 	out := make([]finding.Finding, len(cs))
 	for i := range cs {
 		f, ok := byInode[strconv.Itoa(5000+i)]
-		if !ok || f.Evidence["pid"] != strconv.Itoa(1000+i) {
+		if !ok || f.Evidence.Get("pid") != strconv.Itoa(1000+i) {
 			t.Fatalf("scan: %s %s: no finding with its owner (%v)", cs[i].proto, cs[i].addr, f.Evidence)
 		}
 		out[i] = f

@@ -79,8 +79,8 @@ func TestAgainstGovulncheck(t *testing.T) {
 	for _, f := range (&binaries.Probe{}).Run(context.Background(), env) {
 		switch f.Status {
 		case finding.Fail:
-			for _, id := range strings.Split(f.Evidence["advisories"], ",") {
-				got[pair{filepath.Base(f.Evidence["binary"]), id}] = true
+			for _, id := range strings.Split(f.Evidence.Get("advisories"), ",") {
+				got[pair{filepath.Base(f.Evidence.Get("binary")), id}] = true
 			}
 		case finding.Error:
 			t.Errorf("error finding: %s", f.Message)

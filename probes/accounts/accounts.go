@@ -146,11 +146,11 @@ func lineErrors(id, title string, errs []*LineError) (finding.Finding, bool) {
 	f := finding.ErrorFinding(Name, id, title, errors.New(msg))
 	e := catalog.Get(id)
 	f.Severity, f.Remediation = e.Severity, e.Remediation
-	f.Evidence = map[string]string{"file": errs[0].File, "line": strconv.Itoa(errs[0].Line), "malformedLines": strconv.Itoa(len(errs))}
+	f.Evidence = finding.EvidenceOf(map[string]string{"file": errs[0].File, "line": strconv.Itoa(errs[0].Line), "malformedLines": strconv.Itoa(len(errs))})
 	return f, true
 }
 
-func accountEvidence(a *Account) map[string]string {
+func accountEvidence(a *Account) finding.Evidence {
 	ev := map[string]string{
 		"user": a.Name, "uid": strconv.FormatUint(uint64(a.UID), 10),
 		"passwordState": string(a.Password.State), "file": a.Source, "line": strconv.Itoa(a.Line),
@@ -158,7 +158,7 @@ func accountEvidence(a *Account) map[string]string {
 	if a.Password.Marker != "" {
 		ev["lockMarker"] = a.Password.Marker
 	}
-	return ev
+	return finding.EvidenceOf(ev)
 }
 
 func judgeAccounts(pol *Policy, accts []Account) []finding.Finding {
@@ -222,7 +222,7 @@ func orPass(fails []finding.Finding, id, title, msg string) []finding.Finding {
 	}
 	return []finding.Finding{{
 		ID: id, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-		Title: title, Message: msg, References: passRefs(catalog.Get(id)), Evidence: map[string]string{},
+		Title: title, Message: msg, References: passRefs(catalog.Get(id)), Evidence: finding.Evidence{},
 	}}
 }
 
@@ -266,7 +266,7 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 		return []finding.Finding{{
 			ID: IDSudoers, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title: "sudo is not configured", Message: sudoersFile + " does not exist",
-			References: []string{}, Evidence: map[string]string{},
+			References: []string{}, Evidence: finding.Evidence{},
 		}}
 	}
 	if err != nil {
@@ -278,7 +278,7 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 		f.Remediation = "Check the sudoers files with visudo -c; sudo refuses to run while one of them has a syntax error."
 		var le *LineError
 		if errors.As(e, &le) {
-			f.Evidence = map[string]string{"file": le.File, "line": strconv.Itoa(le.Line)}
+			f.Evidence = finding.EvidenceOf(map[string]string{"file": le.File, "line": strconv.Itoa(le.Line)})
 		}
 		out = append(out, f)
 	}
@@ -303,7 +303,7 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 				Message:     fmt.Sprintf("%s may run any command through sudo (%s line %d)", who, g.File, g.Line),
 				Remediation: allE.Remediation,
 				References:  allE.Refs(),
-				Evidence:    ev,
+				Evidence:    finding.EvidenceOf(ev),
 			})
 		}
 		if g.Nopasswd && !allowed(pol.Sudo.NopasswdAllowed, g) {
@@ -313,7 +313,7 @@ func judgeSudoers(root *hostfs.Root, pol *Policy) []finding.Finding {
 				Message:     fmt.Sprintf("%s may run %s through sudo without a password (%s line %d)", who, clip(strings.Join(g.Commands, ", "), 120), g.File, g.Line),
 				Remediation: nopwE.Remediation,
 				References:  nopwE.Refs(),
-				Evidence:    ev,
+				Evidence:    finding.EvidenceOf(ev),
 			}
 			if g.NopasswdAll {
 				f.Severity = pol.Sudo.NopasswdAllSeverity

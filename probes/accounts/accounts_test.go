@@ -221,8 +221,8 @@ func TestRHELNode(t *testing.T) {
 		{IDSudoNopasswd, finding.Fail, finding.Low, "MONITORS may run /usr/lib64/nagios/plugins/check_disk, /usr/bin/systemctl status kubelet through sudo without a password (/etc/sudoers.d/monitoring line 4)"},
 	})
 	for _, f := range fs {
-		if f.ID == IDSudoNopasswd && strings.HasPrefix(f.Message, "MONITORS") && f.Evidence["members"] != "nagios, zabbix" {
-			t.Errorf("User_Alias members = %q", f.Evidence["members"])
+		if f.ID == IDSudoNopasswd && strings.HasPrefix(f.Message, "MONITORS") && f.Evidence.Get("members") != "nagios, zabbix" {
+			t.Errorf("User_Alias members = %q", f.Evidence.Get("members"))
 		}
 		if f.ID == IDSudoAll && strings.Contains(f.Message, "%ops") {
 			t.Errorf("a Cmnd_Alias of specific commands is not ALL: %s", f.Message)
@@ -279,7 +279,7 @@ func TestBrokenNode(t *testing.T) {
 		{IDSudoNopasswd, finding.Fail, finding.High, "guest may run any command as root through sudo without a password (/etc/sudoers.local line 2)"},
 	})
 	for _, f := range fs {
-		if f.Evidence["user"] == "ghost" {
+		if f.Evidence.Get("user") == "ghost" {
 			t.Errorf("ghost (x without a shadow entry) cannot log in: %+v", f)
 		}
 	}
@@ -351,8 +351,8 @@ func TestRootLockFixtures(t *testing.T) {
 		check(t, fs, []want{w})
 		if dir == "testdata/hardened" {
 			for _, f := range fs {
-				if f.ID == IDRootLockSSH && !strings.Contains(f.Evidence["permittingContexts"], "Match Address 10.0.0.0/8") {
-					t.Errorf("permitting contexts: %q", f.Evidence["permittingContexts"])
+				if f.ID == IDRootLockSSH && !strings.Contains(f.Evidence.Get("permittingContexts"), "Match Address 10.0.0.0/8") {
+					t.Errorf("permitting contexts: %q", f.Evidence.Get("permittingContexts"))
 				}
 			}
 		}
@@ -412,8 +412,8 @@ func TestRootLockFollowsSSHDConfigPath(t *testing.T) {
 	verdict := map[string]finding.Status{}
 	for _, f := range got {
 		verdict[f.ID] = f.Status
-		if f.ID == IDRootLockSSH && f.Evidence["sshdConfig"] != "/etc/ssh/alt/sshd_config" {
-			t.Errorf("root-lock judged %s: %s", f.Evidence["sshdConfig"], f.Message)
+		if f.ID == IDRootLockSSH && f.Evidence.Get("sshdConfig") != "/etc/ssh/alt/sshd_config" {
+			t.Errorf("root-lock judged %s: %s", f.Evidence.Get("sshdConfig"), f.Message)
 		}
 	}
 	if verdict[IDRootLockSSH] != finding.Fail || verdict[sshd.IDRootLogin] != finding.Fail {

@@ -27,13 +27,13 @@ func rootLockVerdict(pol *Policy, root *Account, v sshdView) finding.Finding {
 	f := finding.Finding{
 		ID: IDRootLockSSH, Probe: Name,
 		References: e.Refs(),
-		Evidence: map[string]string{
+		Evidence: finding.EvidenceOf(map[string]string{
 			"sshdConfig": v.Config, "usePAM": v.UsePAM, "permitRootLogin": v.PermitRootLogin,
 			"passwordState": string(root.Password.State),
-		},
+		}),
 	}
 	if root.Password.Marker != "" {
-		f.Evidence["lockMarker"] = root.Password.Marker
+		f.Evidence.Set("lockMarker", root.Password.Marker)
 	}
 	if root.Password.State != Locked && root.Password.State != Disabled {
 		f.Status, f.Severity = finding.Skip, finding.Info

@@ -25,7 +25,7 @@ func judgeRootLock(env *probes.Env, pol *Policy, accts []Account) []finding.Find
 		return []finding.Finding{{
 			ID: IDRootLockSSH, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title: "sshd is not configured", Message: hc.ConfigPath + " does not exist",
-			References: []string{}, Evidence: map[string]string{},
+			References: []string{}, Evidence: finding.Evidence{},
 		}}
 	}
 	if hc.Err != nil {
@@ -49,7 +49,7 @@ func judgeRootLock(env *probes.Env, pol *Policy, accts []Account) []finding.Find
 	}
 	f := rootLockVerdict(pol, &accts[i], v)
 	if len(permitting) > 0 {
-		f.Evidence["permittingContexts"] = strings.Join(permitting, "; ")
+		f.Evidence.Set("permittingContexts", strings.Join(permitting, "; "))
 		if f.Status == finding.Fail {
 			f.Message += " (root login permitted in: " + strings.Join(permitting, "; ") + ")"
 		}

@@ -90,6 +90,11 @@ func findingLines(t testing.TB, h fixtureHost, r probes.Role, pol *policy.Policy
 	var lines []string
 	for _, p := range ps {
 		for _, f := range p.Run(context.Background(), env) {
+			for i := 1; i < len(f.Evidence); i++ {
+				if a, b := f.Evidence[i-1].Key, f.Evidence[i].Key; a >= b {
+					t.Errorf("%s: evidence key %q comes before %q: keys go in order, once each", f.ID, a, b)
+				}
+			}
 			msg := strings.ReplaceAll(strings.ReplaceAll(f.Message, dir, h.path()), abs, h.path())
 			msg = listsAge.ReplaceAllString(msg, "package lists updated <age> ago")
 			msg = strings.ReplaceAll(msg, "\n", `\n`)

@@ -88,7 +88,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if len(found.Owned) > 0 {
 		summary += fmt.Sprintf(" (and %d installed by packages, which the packages probe judges)", len(found.Owned))
 	}
-	evidence := func() map[string]string {
+	evidence := func() finding.Evidence {
 		ev := map[string]string{"binaries": strconv.Itoa(len(found.Binaries)), "package_owned": strconv.Itoa(len(found.Owned))}
 		var names []string
 		for _, b := range found.Binaries {
@@ -98,7 +98,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		if len(found.Unreadable) > 0 {
 			ev["unreadable"] = limit(found.Unreadable)
 		}
-		return ev
+		return finding.EvidenceOf(ev)
 	}
 	if bundle == "" {
 		f := catalog.Get(IDVulnerability).Finding(finding.Skip, summary+" found; no OSV advisory bundle is configured (packages.osvBundle)")
@@ -148,8 +148,8 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			fmt.Sprintf("%s checked against %d advisories: none affected%s", summary, db.Len(), note))
 		f.Severity, f.Title, f.Remediation = finding.Info, "No known vulnerabilities in Go binaries", ""
 		f.Evidence = evidence()
-		f.Evidence["advisories"] = strconv.Itoa(db.Len())
-		f.Evidence["malformed"] = strconv.Itoa(bad)
+		f.Evidence.Set("advisories", strconv.Itoa(db.Len()))
+		f.Evidence.Set("malformed", strconv.Itoa(bad))
 		f.SetInt(ValueVulnerabilities, 0)
 		return []finding.Finding{f}
 	}
@@ -210,11 +210,11 @@ func vulnFinding(pol *Policy, b Binary, m module, vulns []osv.Vuln) finding.Find
 	f := catalog.Get(IDVulnerability).Finding(finding.Fail, msg)
 	f.Severity = pol.VulnerabilitySeverity
 	f.Title = "Go binary has known vulnerabilities"
-	f.Evidence = map[string]string{
+	f.Evidence = finding.EvidenceOf(map[string]string{
 		"binary": b.Path, "found_via": strings.Join(b.Via, ","), "module": m.Path, "version": m.Version,
 		"advisories": strings.Join(ids, ","), "cves": strings.Join(dedupe(cves), ","), "fixed": strings.Join(dedupe(fixed), ","),
 		"go_version": b.Info.GoVersion, "main_module": b.Info.Main.Path,
-	}
+	})
 	return f
 }
 

@@ -57,7 +57,7 @@ func vulnerabilities(t *testing.T, fs []finding.Finding) map[string]float64 {
 		if !ok {
 			t.Errorf("failing finding without a typed count: %+v", f)
 		}
-		got[f.Evidence["binary"]] += v
+		got[f.Evidence.Get("binary")] += v
 	}
 	return got
 }
@@ -82,8 +82,8 @@ func TestVulnerabilityCounts(t *testing.T) {
 		t.Errorf("with an alias record: vulnerabilities by binary = %v, want %v", got, want)
 	}
 	for _, f := range fs {
-		if f.Evidence["module"] == "github.com/opencontainers/runc" && f.Evidence["advisories"] != "GHSA-xr7r-f8xq-vfvv,GO-2024-2491" {
-			t.Errorf("runc advisories %q", f.Evidence["advisories"])
+		if f.Evidence.Get("module") == "github.com/opencontainers/runc" && f.Evidence.Get("advisories") != "GHSA-xr7r-f8xq-vfvv,GO-2024-2491" {
+			t.Errorf("runc advisories %q", f.Evidence.Get("advisories"))
 		}
 	}
 }
@@ -95,7 +95,7 @@ func TestVulnerabilityCountNone(t *testing.T) {
 	if len(fs) != 1 || fs[0].Status != finding.Pass {
 		t.Fatalf("findings: %+v", fs)
 	}
-	if v, ok := fs[0].Values[ValueVulnerabilities]; !ok || v != 0 || fs[0].Evidence[ValueVulnerabilities] != "0" {
+	if v, ok := fs[0].Values[ValueVulnerabilities]; !ok || v != 0 || fs[0].Evidence.Get(ValueVulnerabilities) != "0" {
 		t.Errorf("pass finding: %+v", fs[0])
 	}
 	// Without a bundle nothing is counted: no value at all.

@@ -205,7 +205,8 @@ var components = []component{
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	if env.Role != probes.ControlPlane {
 		f := catalog.Get("controlplane.role").Finding(finding.Skip, "the control-plane checks apply to control-plane nodes only")
-		f.Title, f.Evidence["role"] = "Not a control-plane node", string(env.Role)
+		f.Title = "Not a control-plane node"
+		f.Evidence.Set("role", string(env.Role))
 		return []finding.Finding{f}
 	}
 	pol := policy.Section[Policy](env.Policy, Name)
@@ -218,7 +219,7 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			f := catalog.Get("controlplane."+c.name).Finding(finding.Skip, p+" does not exist (the component may run elsewhere)")
 			f.Severity, f.Title, f.Remediation = finding.Info, c.name+" has no static pod", ""
 			f.References = catalog.Get("controlplane." + c.name + "-manifest-permissions").Refs()
-			f.Evidence["file"] = p
+			f.Evidence.Set("file", p)
 			out = append(out, f)
 			continue
 		}
@@ -254,16 +255,16 @@ func judge(comp string, pd *pod, fc flagCheck, in *apiInputs) finding.Finding {
 		if err != nil {
 			f := finding.ErrorFinding(Name, e.ID, e.Title+" could not be judged", fmt.Errorf("%s: %w", pd.manifest, err))
 			f.Severity, f.References = e.Severity, e.Refs()
-			f.Evidence = map[string]string{"manifest": pd.manifest}
+			f.Evidence = finding.EvidenceOf(map[string]string{"manifest": pd.manifest})
 			return f
 		}
 		f := e.Finding(finding.Fail, fmt.Sprintf("%s: %s (%s)", e.Title, v, src))
-		f.Evidence = map[string]string{"manifest": pd.manifest, "value": v, "source": src}
+		f.Evidence = finding.EvidenceOf(map[string]string{"manifest": pd.manifest, "value": v, "source": src})
 		if in.adm != nil && strings.HasPrefix(fc.id, "apiserver.admission-") {
-			f.Evidence["admission-plugins"] = in.adm.list()
+			f.Evidence.Set("admission-plugins", in.adm.list())
 		}
 		if in.adm != nil && len(in.adm.configured) > 0 {
-			f.Evidence["admission-control-config-file.plugins"] = strings.Join(in.adm.configured, ",")
+			f.Evidence.Set("admission-control-config-file.plugins", strings.Join(in.adm.configured, ","))
 		}
 		f.Remediation = fmt.Sprintf(f.Remediation, pd.manifest)
 		if ok {
@@ -281,7 +282,7 @@ func judge(comp string, pd *pod, fc flagCheck, in *apiInputs) finding.Finding {
 		shown = `""`
 	}
 	f := e.Finding(finding.Fail, fmt.Sprintf("%s --%s is %s (%s)", comp, fc.flag, shown, src))
-	f.Evidence = map[string]string{"manifest": pd.manifest, fc.flag: v, fc.flag + ".source": src}
+	f.Evidence = finding.EvidenceOf(map[string]string{"manifest": pd.manifest, fc.flag: v, fc.flag + ".source": src})
 	f.Remediation = fmt.Sprintf(f.Remediation, pd.manifest)
 	if fc.ok(v, set, pd.flags) {
 		f.Status, f.Remediation = finding.Pass, ""
@@ -369,13 +370,13 @@ func ownedBy(root *hostfs.Root, id, p, want string, allowed []owner) finding.Fin
 	st, err := root.Stat(p)
 	if err != nil {
 		f := finding.ErrorFinding(Name, id, e.Title+" could not be checked", err)
-		f.References, f.Evidence = e.Refs(), map[string]string{"file": p}
+		f.References, f.Evidence = e.Refs(), finding.Evidence{{Key: "file", Value: p}}
 		return f
 	}
 	uid, gid, _ := hostfs.Owner(st)
 	got := owner{int64(uid), int64(gid)}
 	f := e.Finding(finding.Fail, fmt.Sprintf("%s is owned by %d:%d; it must be %s", p, uid, gid, want))
-	f.Evidence = map[string]string{"file": p, "uid": strconv.Itoa(int(uid)), "gid": strconv.Itoa(int(gid)), "want": want}
+	f.Evidence = finding.EvidenceOf(map[string]string{"file": p, "uid": strconv.Itoa(int(uid)), "gid": strconv.Itoa(int(gid)), "want": want})
 	f.Remediation = e.Remedy(want, p)
 	if slices.Contains(allowed, got) {
 		f.Status, f.Remediation = finding.Pass, ""

@@ -43,7 +43,7 @@ func TestKubeadmControlPlane(t *testing.T) {
 		if f.Status == finding.Error {
 			t.Errorf("error finding %s: %s", f.ID, f.Message)
 		}
-		key := f.ID + " " + f.Evidence["file"]
+		key := f.ID + " " + f.Evidence.Get("file")
 		got[key] = f
 		if _, ok := got[f.ID]; !ok {
 			got[f.ID] = f
@@ -88,7 +88,7 @@ func TestKubeadmControlPlane(t *testing.T) {
 			t.Errorf("%s: %s, want %s (%s)", id, f.Status, st, f.Message)
 		}
 	}
-	if src := got["controlplane.apiserver.anonymous-auth"].Evidence["anonymous-auth.source"]; !strings.Contains(src, "default") {
+	if src := got["controlplane.apiserver.anonymous-auth"].Evidence.Get("anonymous-auth.source"); !strings.Contains(src, "default") {
 		t.Errorf("anonymous-auth source %q should name the default", src)
 	}
 }
@@ -173,9 +173,9 @@ func TestKubeadmTrees(t *testing.T) {
 				st, ok := exp[f.ID]
 				switch {
 				case !ok:
-					t.Errorf("%s %s: %s (%s) has no reviewed expectation", f.ID, f.Evidence["file"], f.Status, f.Message)
+					t.Errorf("%s %s: %s (%s) has no reviewed expectation", f.ID, f.Evidence.Get("file"), f.Status, f.Message)
 				case f.Status != st:
-					t.Errorf("%s %s: %s, want %s (%s)", f.ID, f.Evidence["file"], f.Status, st, f.Message)
+					t.Errorf("%s %s: %s, want %s (%s)", f.ID, f.Evidence.Get("file"), f.Status, st, f.Message)
 				}
 			}
 			for id := range exp {

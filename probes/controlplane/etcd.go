@@ -34,7 +34,8 @@ func etcdDataDir(root *hostfs.Root, pd *pod, pol *Policy) []finding.Finding {
 		var out []finding.Finding
 		for _, id := range []string{"controlplane.etcd-data-dir-permissions", "controlplane.etcd-data-dir-ownership"} {
 			f := catalog.Get(id).Finding(finding.Skip, hp+" does not exist on this host (etcd creates it on start)")
-			f.Remediation, f.Evidence["file"] = "", hp
+			f.Remediation = ""
+			f.Evidence.Set("file", hp)
 			out = append(out, f)
 		}
 		return out

@@ -144,7 +144,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		f.Severity = cfgE.Severity
 		var bl *BadLine
 		if errors.As(e, &bl) {
-			f.Evidence = map[string]string{"file": bl.File, "line": strconv.Itoa(bl.Line)}
+			f.Evidence = finding.EvidenceOf(map[string]string{"file": bl.File, "line": strconv.Itoa(bl.Line)})
 			f.Remediation = cfgE.Remediation
 		}
 		out = append(out, f)
@@ -159,18 +159,18 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 func judgeLoading(pol *Policy, k *Kernel) finding.Finding {
 	e := catalog.Get(IDModuleLoading)
 	f := finding.Finding{ID: IDModuleLoading, Probe: Name, Status: finding.Pass, Severity: finding.Info,
-		References: e.Refs(), Evidence: map[string]string{"kernelRelease": k.Release}}
+		References: e.Refs(), Evidence: finding.EvidenceOf(map[string]string{"kernelRelease": k.Release})}
 	switch {
 	case k.NoModules:
 		f.Title = "The kernel has no loadable module support"
 		f.Message = "the kernel was built without loadable module support (no /proc/modules): no module can ever be loaded"
-		f.Evidence["moduleLoading"] = "unsupported"
+		f.Evidence.Set("moduleLoading", "unsupported")
 	case k.Disabled:
 		f.Title = "Module loading is disabled"
 		f.Message = fmt.Sprintf("kernel.modules_disabled is 1: no module can be loaded until reboot (%d loaded)", len(k.Loaded))
-		f.Evidence["moduleLoading"] = "disabled"
+		f.Evidence.Set("moduleLoading", "disabled")
 	default:
-		f.Evidence["moduleLoading"] = "enabled"
+		f.Evidence.Set("moduleLoading", "enabled")
 		f.Title = "Module loading is enabled"
 		f.Message = fmt.Sprintf("kernel.modules_disabled is 0: root can load modules (%d loaded)", len(k.Loaded))
 		if pol.RequireModulesDisabled {
@@ -180,7 +180,7 @@ func judgeLoading(pol *Policy, k *Kernel) finding.Finding {
 			f.Message += "; the policy does not require kernel.modules_disabled"
 		}
 	}
-	f.Evidence["loaded"] = strconv.Itoa(len(k.Loaded))
+	f.Evidence.Set("loaded", strconv.Itoa(len(k.Loaded)))
 	return f
 }
 
@@ -190,56 +190,56 @@ func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlin
 	f := finding.Finding{
 		ID: IDDenied, Probe: Name,
 		References: append(append([]string{}, d.References...), e.References...),
-		Evidence:   map[string]string{"module": d.Module, "reason": d.Reason},
+		Evidence:   finding.EvidenceOf(map[string]string{"module": d.Module, "reason": d.Reason}),
 	}
 	dis := cfg.For(m)
 	if dis.Blacklist != nil {
-		f.Evidence["blacklist"] = fmt.Sprintf("%s:%d", dis.Blacklist.File, dis.Blacklist.Line)
+		f.Evidence.Set("blacklist", fmt.Sprintf("%s:%d", dis.Blacklist.File, dis.Blacklist.Line))
 	} else if cmdlineBL[m] {
-		f.Evidence["blacklist"] = "/proc/cmdline modprobe.blacklist"
+		f.Evidence.Set("blacklist", "/proc/cmdline modprobe.blacklist")
 	}
 	if dis.Install != nil {
-		f.Evidence["install"] = fmt.Sprintf("%s (%s:%d)", dis.Install.Arg, dis.Install.File, dis.Install.Line)
+		f.Evidence.Set("install", fmt.Sprintf("%s (%s:%d)", dis.Install.Arg, dis.Install.File, dis.Install.Line))
 	}
 	switch {
 	case k.NoModules:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Denied module cannot be loaded: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) cannot be loaded: the kernel has no loadable module support", d.Module, d.Reason)
-		f.Evidence["state"] = "no-module-support"
+		f.Evidence.Set("state", "no-module-support")
 	case k.Loaded[m]:
 		f.Status, f.Severity = finding.Fail, pol.LoadedSeverity
 		f.Title = "Denied module is loaded: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is loaded", d.Module, d.Reason)
 		f.Remediation = e.Remedy(m)
-		f.Evidence["state"] = "loaded"
+		f.Evidence.Set("state", "loaded")
 	case k.Builtin[m]:
 		f.Status, f.Severity = finding.Fail, pol.NotDisabledSeverity
 		f.Title = "Denied module is built into the kernel: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is built into kernel %s, so modprobe.d cannot disable it", d.Module, d.Reason, k.Release)
 		f.Remediation = "Use a kernel that builds it as a module (or not at all)."
-		f.Evidence["state"] = "builtin"
+		f.Evidence.Set("state", "builtin")
 	case kernelBL[m]:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Denied module is disabled: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is not loaded and the kernel refuses to load it (module_blacklist= on the kernel command line)", d.Module, d.Reason)
-		f.Evidence["state"] = "kernel-blacklisted"
+		f.Evidence.Set("state", "kernel-blacklisted")
 	case k.Disabled:
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Denied module cannot be loaded: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is not loaded, and kernel.modules_disabled=1 stops it from being loaded", d.Module, d.Reason)
-		f.Evidence["state"] = "modules-disabled"
+		f.Evidence.Set("state", "modules-disabled")
 	case dis.Disabled():
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Denied module is disabled: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is not loaded and modprobe runs %q instead of loading it (%s line %d)", d.Module, d.Reason, dis.Install.Arg, dis.Install.File, dis.Install.Line)
-		f.Evidence["state"] = "disabled"
+		f.Evidence.Set("state", "disabled")
 	case dis.Blacklist != nil || cmdlineBL[m]:
 		f.Status, f.Severity = finding.Fail, pol.BlacklistOnlySeverity
 		f.Title = "Denied module is only blacklisted: " + d.Module
 		f.Message = fmt.Sprintf("%s (%s) is blacklisted, which stops automatic loading by alias, but an explicit \"modprobe %s\" or a module that depends on it still loads it", d.Module, d.Reason, m)
 		f.Remediation = fmt.Sprintf("Add \"install %s /bin/false\" to /etc/modprobe.d/%s.conf.", m, m)
-		f.Evidence["state"] = "blacklisted"
+		f.Evidence.Set("state", "blacklisted")
 	default:
 		f.Status, f.Severity = finding.Fail, pol.NotDisabledSeverity
 		f.Title = "Denied module can be loaded: " + d.Module
@@ -248,7 +248,7 @@ func judgeModule(pol *Policy, k *Kernel, cfg *Config, d Denied, kernelBL, cmdlin
 			f.Message = fmt.Sprintf("%s (%s) is not loaded, and its install command %q (%s line %d) does not stop it from being loaded", d.Module, d.Reason, dis.Install.Arg, dis.Install.File, dis.Install.Line)
 		}
 		f.Remediation = fmt.Sprintf(disableConf, m) + "."
-		f.Evidence["state"] = "loadable"
+		f.Evidence.Set("state", "loadable")
 	}
 	return f
 }

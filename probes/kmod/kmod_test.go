@@ -24,7 +24,7 @@ func byModule(fs []finding.Finding) map[string]finding.Finding {
 	m := map[string]finding.Finding{}
 	for _, f := range fs {
 		if f.ID == IDDenied {
-			m[f.Evidence["module"]] = f
+			m[f.Evidence.Get("module")] = f
 		} else if _, dup := m[f.ID]; !dup {
 			m[f.ID] = f
 		}
@@ -41,8 +41,8 @@ func expectState(t *testing.T, fs []finding.Finding, want map[string]string) {
 			t.Errorf("no finding for %s", mod)
 			continue
 		}
-		if f.Evidence["state"] != state {
-			t.Errorf("%s: state %q (%s: %s), want %q", mod, f.Evidence["state"], f.Status, f.Message, state)
+		if f.Evidence.Get("state") != state {
+			t.Errorf("%s: state %q (%s: %s), want %q", mod, f.Evidence.Get("state"), f.Status, f.Message, state)
 		}
 	}
 }
@@ -76,7 +76,7 @@ func TestHardenedNode(t *testing.T) {
 			t.Errorf("%s %s: %s", f.ID, f.Status, f.Message)
 		}
 		for _, k8s := range []string{"overlay", "br_netfilter", "ip_vs", "vxlan", "nf_conntrack"} {
-			if f.Evidence["module"] == k8s {
+			if f.Evidence.Get("module") == k8s {
 				t.Errorf("Kubernetes module %s judged: %+v", k8s, f)
 			}
 		}
@@ -95,7 +95,7 @@ func TestDebianNode(t *testing.T) {
 	if f := g["sctp"]; f.Status != finding.Fail || f.Severity != finding.High {
 		t.Errorf("loaded sctp: %+v", f)
 	}
-	if f := g[IDModuleLoading]; f.Status != finding.Pass || f.Evidence["moduleLoading"] != "enabled" || f.Evidence["loaded"] != "13" {
+	if f := g[IDModuleLoading]; f.Status != finding.Pass || f.Evidence.Get("moduleLoading") != "enabled" || f.Evidence.Get("loaded") != "13" {
 		t.Errorf("module loading: %+v", f)
 	}
 }
@@ -112,7 +112,7 @@ func TestRHELNode(t *testing.T) {
 		"usb-storage": "disabled", // continued line, "-" read as "_"
 		"squashfs":    "loadable", // files not ending in .conf are not read
 	})
-	if f := byModule(fs)["tipc"]; f.Evidence["blacklist"] != "/proc/cmdline modprobe.blacklist" {
+	if f := byModule(fs)["tipc"]; f.Evidence.Get("blacklist") != "/proc/cmdline modprobe.blacklist" {
 		t.Errorf("tipc evidence: %v", f.Evidence)
 	}
 	if f := byModule(fs)["udf"]; !strings.Contains(f.Message, "/etc/modprobe.d/00-udf.conf line 1") {
@@ -133,7 +133,7 @@ func TestNoModuleSupport(t *testing.T) {
 				t.Errorf("%s: %s %s: %s", dir, f.ID, f.Status, f.Message)
 			}
 		}
-		if f := byModule(fs)[IDModuleLoading]; f.Evidence["moduleLoading"] != "unsupported" {
+		if f := byModule(fs)[IDModuleLoading]; f.Evidence.Get("moduleLoading") != "unsupported" {
 			t.Errorf("%s: %+v", dir, f)
 		}
 	}

@@ -179,7 +179,7 @@ func TestStrictFileModes(t *testing.T) {
 		policy.Section[Policy](pol, Name).StrictFileModes = strict
 		env := &probes.Env{Root: openRoot(t, copyFixture(t, "kubeadm-worker", nil)), Policy: pol, Role: probes.Worker}
 		f := byID((&Probe{}).Run(context.Background(), env))["kubelet.config-file-permissions"]
-		if f.Evidence["mode"] != "0644" || f.Evidence["effectiveMode"] != "0600" || f.Evidence["restrictedBy"] != "/var/lib/kubelet is 0700" {
+		if f.Evidence.Get("mode") != "0644" || f.Evidence.Get("effectiveMode") != "0600" || f.Evidence.Get("restrictedBy") != "/var/lib/kubelet is 0700" {
 			t.Errorf("evidence %v", f.Evidence)
 		}
 		return f
@@ -196,7 +196,7 @@ func TestStrictFileModes(t *testing.T) {
 func TestClientCALimit(t *testing.T) {
 	for mode, want := range map[fs.FileMode]finding.Status{0o644: finding.Pass, 0o664: finding.Fail, 0o600: finding.Pass} {
 		f := byID(runProbe(t, copyFixture(t, "kubeadm-worker", map[string]fs.FileMode{"etc/kubernetes/pki/ca.crt": mode})))["kubelet.client-ca-permissions"]
-		if f.Status != want || f.Evidence["maxMode"] != "0644" {
+		if f.Status != want || f.Evidence.Get("maxMode") != "0644" {
 			t.Errorf("CA at %04o: %s (%s), want %s", mode, f.Status, f.Message, want)
 		}
 	}

@@ -100,9 +100,9 @@ func TestKubeadmTrees(t *testing.T) {
 					w, ok := r.want[f.ID]
 					switch {
 					case !ok:
-						t.Errorf("%s %s: %s (%s) has no reviewed expectation", f.ID, f.Evidence["file"], f.Status, f.Message)
+						t.Errorf("%s %s: %s (%s) has no reviewed expectation", f.ID, f.Evidence.Get("file"), f.Status, f.Message)
 					case f.Status != w.Want:
-						t.Errorf("%s %s: %s, want %s because %s (%s)", f.ID, f.Evidence["file"], f.Status, w.Want, w.Why, f.Message)
+						t.Errorf("%s %s: %s, want %s because %s (%s)", f.ID, f.Evidence.Get("file"), f.Status, w.Want, w.Why, f.Message)
 					case len(f.References) == 0 || f.References[0] != cis(w.CIS):
 						t.Errorf("%s: references %v, the expectation is for %s", f.ID, f.References, w.CIS)
 					}

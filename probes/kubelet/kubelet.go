@@ -50,7 +50,7 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		f := finding.ErrorFinding(Name, IDConfig, "Kubelet configuration could not be read", err)
 		f.References = catalog.Get(IDConfig).Refs()
 		if e != nil {
-			f.Evidence = map[string]string{"kubelet": e.Found}
+			f.Evidence = finding.EvidenceOf(map[string]string{"kubelet": e.Found})
 		}
 		out = append(out, f)
 	}
@@ -110,7 +110,7 @@ func unknownFieldChecks(e *Effective) []finding.Finding {
 	for _, file := range slices.Sorted(maps.Keys(e.Unknown)) {
 		f := entry.Finding(finding.Fail,
 			fmt.Sprintf("%s: %s; the kubelet ignores these fields, so they change nothing", file, e.Unknown[file]))
-		f.Evidence["file"] = file
+		f.Evidence.Set("file", file)
 		out = append(out, f)
 	}
 	return out
@@ -123,7 +123,7 @@ func unknownFlagChecks(e *Effective) []finding.Finding {
 	if len(e.UnknownFlags) == 0 {
 		f := entry.Finding(finding.Pass, "every flag on the command line is in the "+e.Version.Table+" tables")
 		f.Severity = finding.Info
-		addVersion(f.Evidence, e)
+		addVersion(&f.Evidence, e)
 		return []finding.Finding{f}
 	}
 	var out []finding.Finding
@@ -141,22 +141,23 @@ func unknownFlagChecks(e *Effective) []finding.Finding {
 			msg += "; a kubelet refuses to start with a flag it does not have"
 		}
 		f := entry.Finding(finding.Fail, msg+" ("+e.Version.String()+")")
-		f.Evidence["flag"] = "--" + name
-		addVersion(f.Evidence, e)
+		f.Evidence.Set("flag", "--"+name)
+		addVersion(&f.Evidence, e)
 		out = append(out, f)
 	}
 	return out
 }
 
 // addVersion records which version's tables judged a finding.
-func addVersion(ev map[string]string, e *Effective) {
+func addVersion(ev *finding.Evidence, e *Effective) {
 	if e.Version.Kubelet != "" {
-		ev["kubeletVersion"] = e.Version.Kubelet
+		ev.Set("kubeletVersion", e.Version.Kubelet)
 	}
-	ev["versionTable"] = e.Version.Table
+	table := e.Version.Table
 	if e.Version.Union {
-		ev["versionTable"] += " (" + e.Version.Note + ")"
+		table += " (" + e.Version.Note + ")"
 	}
+	ev.Set("versionTable", table)
 }
 
 // fileAccess is how the 4.1 file checks judge modes: by the access the
@@ -227,11 +228,11 @@ type judged struct {
 
 func (j judged) finding(e *Effective) finding.Finding {
 	f := catalog.Get(j.id).Finding(finding.Fail, j.msg)
-	f.Evidence["kubelet"] = e.Found
-	addVersion(f.Evidence, e)
+	f.Evidence.Set("kubelet", e.Found)
+	addVersion(&f.Evidence, e)
 	for _, p := range j.paths {
-		f.Evidence[p] = e.Value(p)
-		f.Evidence[p+".source"] = e.Source(p).String()
+		f.Evidence.Set(p, e.Value(p))
+		f.Evidence.Set(p+".source", e.Source(p).String())
 	}
 	if len(j.args) > 0 {
 		f.Remediation = fmt.Sprintf(f.Remediation, j.args...)

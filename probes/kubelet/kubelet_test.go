@@ -135,7 +135,7 @@ func TestProbeFixtures(t *testing.T) {
 			}
 			var found bool
 			for _, f := range fs {
-				if src, ok := f.Evidence[c.sourceOf+".source"]; ok {
+				if src, ok := f.Evidence.Lookup(c.sourceOf + ".source"); ok {
 					found = true
 					if src != c.source {
 						t.Errorf("%s: source %q, want %q", c.sourceOf, src, c.source)

@@ -64,38 +64,38 @@ func CheckFile(root *hostfs.Root, c FileCheck) []finding.Finding {
 		}
 		f := finding.ErrorFinding(permE.Probe, permE.ID, c.What+" could not be checked", fmt.Errorf("%s: %w", c.What, err))
 		f.References = append(modeRefs, ownRefs...)
-		f.Evidence = map[string]string{"file": c.Path}
+		f.Evidence = finding.EvidenceOf(map[string]string{"file": c.Path})
 		return []finding.Finding{f}
 	}
 	mode := st.Mode().Perm()
 	uid, gid, _ := hostfs.Owner(st)
-	ev := func() map[string]string {
-		return map[string]string{"file": c.Path, "mode": fmt.Sprintf("%04o", mode),
-			"uid": strconv.Itoa(int(uid)), "gid": strconv.Itoa(int(gid))}
+	ev := func() finding.Evidence {
+		return finding.EvidenceOf(map[string]string{"file": c.Path, "mode": fmt.Sprintf("%04o", mode),
+			"uid": strconv.Itoa(int(uid)), "gid": strconv.Itoa(int(gid))})
 	}
 	perm := finding.Finding{ID: permE.ID, Probe: permE.Probe, Severity: permE.Severity, References: modeRefs, Evidence: ev()}
-	perm.Evidence["maxMode"] = fmt.Sprintf("%04o", c.MaxMode)
+	perm.Evidence.Set("maxMode", fmt.Sprintf("%04o", c.MaxMode))
 	judged, modeText, note := mode, fmt.Sprintf("%04o", mode), ""
 	if c.Access != OwnMode {
 		eff, err := effectiveMode(root, c.Path, st)
 		switch {
 		case err != nil:
-			perm.Evidence["effectiveModeError"] = err.Error()
+			perm.Evidence.Set("effectiveModeError", err.Error())
 		case eff.Links > 1:
-			perm.Evidence["links"] = strconv.FormatUint(eff.Links, 10)
+			perm.Evidence.Set("links", strconv.FormatUint(eff.Links, 10))
 		}
-		perm.Evidence["effectiveMode"] = fmt.Sprintf("%04o", eff.Mode)
+		perm.Evidence.Set("effectiveMode", fmt.Sprintf("%04o", eff.Mode))
 		if eff.Mode != mode {
 			by := make([]string, len(eff.By))
 			for i, d := range eff.By {
 				by[i] = d.String()
 			}
-			perm.Evidence["restrictedBy"] = strings.Join(by, ", ")
+			perm.Evidence.Set("restrictedBy", strings.Join(by, ", "))
 			if c.Access == EffectiveMode {
 				judged = eff.Mode
-				modeText = fmt.Sprintf("%04o, effectively %04o: %s", mode, eff.Mode, perm.Evidence["restrictedBy"])
+				modeText = fmt.Sprintf("%04o, effectively %04o: %s", mode, eff.Mode, perm.Evidence.Get("restrictedBy"))
 			} else {
-				note = fmt.Sprintf(" (effectively %04o: %s; the file's own mode is judged)", eff.Mode, perm.Evidence["restrictedBy"])
+				note = fmt.Sprintf(" (effectively %04o: %s; the file's own mode is judged)", eff.Mode, perm.Evidence.Get("restrictedBy"))
 			}
 		}
 	}

@@ -82,7 +82,7 @@ func proxyChecks(env *probes.Env, access Access) []finding.Finding {
 	ip := net.ParseIP(host)
 	loop := host == "localhost" || (ip != nil && ip.IsLoopback())
 	f := metricsE.Finding(finding.Fail, fmt.Sprintf("kube-proxy (pid %d) serves metrics on %s (%s)", pid, metrics, metricsSrc))
-	f.Evidence = map[string]string{"metricsBindAddress": metrics, "metricsBindAddress.source": metricsSrc, "pid": strconv.Itoa(pid)}
+	f.Evidence = finding.EvidenceOf(map[string]string{"metricsBindAddress": metrics, "metricsBindAddress.source": metricsSrc, "pid": strconv.Itoa(pid)})
 	if loop {
 		f.Status, f.Remediation = finding.Pass, ""
 	}

@@ -59,7 +59,7 @@ const (
 // newFinding starts a finding with its check's references from the
 // catalogue; the caller sets status, severity and title.
 func newFinding(id string) finding.Finding {
-	return finding.Finding{ID: id, Probe: Name, References: catalog.Get(id).Refs(), Evidence: map[string]string{}}
+	return finding.Finding{ID: id, Probe: Name, References: catalog.Get(id).Refs(), Evidence: finding.Evidence{}}
 }
 
 func init() { probes.Register(Name, func() probes.Probe { return &Probe{now: time.Now} }) }
@@ -120,7 +120,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		f := finding.Finding{ID: IDInventory, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title:    "No package database",
 			Message:  fmt.Sprintf("%s has no dpkg, rpm or apk database; patch levels cannot be judged", d),
-			Evidence: map[string]string{"distribution": d.String()}}
+			Evidence: finding.EvidenceOf(map[string]string{"distribution": d.String()})}
 		return append(out, f)
 	}
 	for _, pr := range inv.problems {
@@ -317,7 +317,7 @@ func fileID(p string, fi fs.FileInfo) deb.FileID {
 func problemFinding(pr deb.Problem) finding.Finding {
 	f := finding.ErrorFinding(Name, IDInput, "Package data could not be read", pr)
 	f.Remediation = catalog.Get(IDInput).Remediation
-	f.Evidence = map[string]string{"file": pr.File}
+	f.Evidence = finding.EvidenceOf(map[string]string{"file": pr.File})
 	return f
 }
 
@@ -335,34 +335,34 @@ func listsAge(inv *inventory, now time.Time) (time.Duration, bool) {
 func inventoryFinding(pol *Policy, d distro, inv *inventory, now time.Time) finding.Finding {
 	f := newFinding(IDInventory)
 	f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "Package inventory"
-	f.Evidence = map[string]string{
+	f.Evidence = finding.EvidenceOf(map[string]string{
 		"distribution": d.String(), "package_manager": inv.manager, "database": inv.db,
 		"packages": strconv.Itoa(len(inv.packages)),
-	}
+	})
 	f.Message = fmt.Sprintf("%s: %d packages installed (%s)", d, len(inv.packages), inv.manager)
 	switch inv.manager {
 	case "dpkg":
-		f.Evidence["lists"] = strconv.Itoa(inv.lists)
+		f.Evidence.Set("lists", strconv.Itoa(inv.lists))
 	case "rpm", "apk":
 		if inv.updatesKnown {
-			f.Evidence["repos"] = strconv.Itoa(inv.lists)
+			f.Evidence.Set("repos", strconv.Itoa(inv.lists))
 		}
 	}
 	if inv.updatesSource != "" {
-		f.Evidence["updates_source"] = inv.updatesSource
+		f.Evidence.Set("updates_source", inv.updatesSource)
 	}
 	if age, ok := listsAge(inv, now); ok {
 		f.SetInt(ValueListsAgeSeconds, int64(age.Seconds()))
-		f.Evidence["lists_updated"] = inv.listsUpdated.UTC().Format(time.RFC3339)
+		f.Evidence.Set("lists_updated", inv.listsUpdated.UTC().Format(time.RFC3339))
 		f.Message += fmt.Sprintf("; package lists updated %s ago", age.Round(time.Minute))
 		if age > pol.staleAfter {
 			f.Status, f.Severity = finding.Fail, pol.StaleListsSeverity
 			f.Title = "Package lists are stale"
 			f.Message += fmt.Sprintf(", more than %s: pending-update counts may be too low", pol.staleAfter)
 			f.Remediation = refreshRemediation[inv.manager]
-			f.Evidence["stale"] = "true"
+			f.Evidence.Set("stale", "true")
 		} else {
-			f.Evidence["stale"] = "false"
+			f.Evidence.Set("stale", "false")
 		}
 	} else if inv.manager == "dpkg" {
 		f.Message += "; no package lists of a configured source (apt-get update never ran?)"
@@ -417,10 +417,10 @@ func dedupe(s []string) []string {
 func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding {
 	f := newFinding(IDSecurityUpdates)
 	for k, v := range inv.evidence {
-		f.Evidence[k] = v
+		f.Evidence.Set(k, v)
 	}
 	if inv.updatesSource != "" {
-		f.Evidence["updates_source"] = inv.updatesSource
+		f.Evidence.Set("updates_source", inv.updatesSource)
 	}
 	if !inv.updatesKnown {
 		f.Status, f.Severity = finding.Skip, finding.Info
@@ -434,7 +434,9 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 			f.Message = fmt.Sprintf("pending updates of %s hosts cannot be told offline; the count is unknown, not zero", inv.manager)
 		}
 		f.Remediation = refreshRemediation[inv.manager]
-		f.Evidence[ValueUpgradable], f.Evidence[ValueSecurity], f.Evidence["masked_security"] = "unknown", "unknown", "unknown"
+		f.Evidence.Set(ValueUpgradable, "unknown")
+		f.Evidence.Set(ValueSecurity, "unknown")
+		f.Evidence.Set("masked_security", "unknown")
 		return f
 	}
 	sec := 0
@@ -444,25 +446,26 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 		}
 	}
 	f.SetInt(ValueUpgradable, int64(len(inv.updates)))
-	f.Evidence["packages"] = names(inv.updates, pol.MaxNames, false)
+	f.Evidence.Set("packages", names(inv.updates, pol.MaxNames, false))
 	if inv.securityKnown {
 		f.SetInt(ValueSecurity, int64(sec))
-		f.Evidence["masked_security"] = strconv.Itoa(len(inv.masked))
-		f.Evidence["security_packages"] = names(inv.updates, pol.MaxNames, true)
+		f.Evidence.Set("masked_security", strconv.Itoa(len(inv.masked)))
+		f.Evidence.Set("security_packages", names(inv.updates, pol.MaxNames, true))
 		var masked []string
 		for _, m := range inv.masked {
 			masked = append(masked, m.Name)
 		}
-		f.Evidence["masked_packages"] = limitNames(masked, pol.MaxNames)
+		f.Evidence.Set("masked_packages", limitNames(masked, pol.MaxNames))
 	} else {
-		f.Evidence[ValueSecurity], f.Evidence["masked_security"] = "unknown", "unknown"
+		f.Evidence.Set(ValueSecurity, "unknown")
+		f.Evidence.Set("masked_security", "unknown")
 	}
 	stale := false
 	if age, ok := listsAge(inv, now); ok {
 		f.SetInt(ValueListsAgeSeconds, int64(age.Seconds()))
 		stale = age > pol.staleAfter
 	}
-	f.Evidence["stale"] = strconv.FormatBool(stale)
+	f.Evidence.Set("stale", strconv.FormatBool(stale))
 	staleNote := ""
 	if stale {
 		staleNote = fmt.Sprintf(" (from package metadata older than %s: there may be more)", pol.staleAfter)
@@ -480,7 +483,7 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 		f.Status, f.Severity = finding.Fail, catalog.Get(IDSecurityUpdates).Severity
 		f.Title = "Updates pending, security unknown"
 		f.Message = fmt.Sprintf("%d upgradable packages (%s); %s metadata does not say which updates fix security issues (security unknown; the osvBundle policy matches advisories)",
-			len(inv.updates), f.Evidence["packages"], inv.manager)
+			len(inv.updates), f.Evidence.Get("packages"), inv.manager)
 		f.Remediation = upgradeRemediation[inv.manager]
 	case !inv.securityKnown:
 		f.Status, f.Severity = finding.Pass, finding.Info
@@ -489,10 +492,10 @@ func updatesFinding(pol *Policy, inv *inventory, now time.Time) finding.Finding 
 	case sec > 0 || len(inv.masked) > 0:
 		f.Status, f.Severity = finding.Fail, pol.SecurityUpdatesSeverity
 		f.Title = catalog.Get(IDSecurityUpdates).Title
-		f.Message = fmt.Sprintf("%d of %d upgradable packages have security updates (%s)", sec, len(inv.updates), f.Evidence["security_packages"])
+		f.Message = fmt.Sprintf("%d of %d upgradable packages have security updates (%s)", sec, len(inv.updates), f.Evidence.Get("security_packages"))
 		if len(inv.masked) > 0 {
 			f.Message += fmt.Sprintf("; %d more have a newer security version that %s keeps from being installed (%s)",
-				len(inv.masked), hold, f.Evidence["masked_packages"])
+				len(inv.masked), hold, f.Evidence.Get("masked_packages"))
 		}
 		f.Remediation = upgradeRemediation[inv.manager]
 	default:
@@ -514,7 +517,7 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 	if !ok {
 		f := finding.Finding{ID: IDVulnerability, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title: "No OSV ecosystem for this distribution", Message: fmt.Sprintf("%s (%s) has no OSV ecosystem the bundle can match", d, inv.manager),
-			Evidence: map[string]string{"distribution": d.String()}}
+			Evidence: finding.EvidenceOf(map[string]string{"distribution": d.String()})}
 		return []finding.Finding{f}
 	}
 	want := osv.Want{}
@@ -557,11 +560,11 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 		f.Status, f.Severity, f.Title = finding.Fail, pol.VulnerabilitySeverity, "Installed package has known vulnerabilities"
 		f.Message = fmt.Sprintf("%s %s (%s) is affected by %s", k.name, k.version, limitNames(bs, pol.MaxNames), strings.Join(dedupe(ids), ", "))
 		f.Remediation = catalog.Get(IDVulnerability).Remediation
-		f.Evidence = map[string]string{
+		f.Evidence = finding.EvidenceOf(map[string]string{
 			"source": k.name, "version": k.version, "packages": limitNames(bs, pol.MaxNames),
 			"advisories": strings.Join(dedupe(ids), ","), "cves": strings.Join(dedupe(cves), ","),
 			"fixed": strings.Join(dedupe(sortStrings(fixed)), ","), "ecosystem": eco,
-		}
+		})
 		_, n := osv.Distinct(vulns)
 		f.SetInt(ValueVulnerabilities, int64(n))
 		out = append(out, f)
@@ -570,7 +573,7 @@ func (p *Probe) vulnerabilityFindings(env *probes.Env, pol *Policy, d distro, in
 		f := newFinding(IDVulnerability)
 		f.Status, f.Severity, f.Title = finding.Pass, finding.Info, "No known vulnerabilities in installed packages"
 		f.Message = fmt.Sprintf("%d source packages checked against %d advisories of %s", len(bins), db.Len(), eco)
-		f.Evidence = map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(db.Len())}
+		f.Evidence = finding.EvidenceOf(map[string]string{"ecosystem": eco, "advisories": strconv.Itoa(db.Len())})
 		f.SetInt(ValueVulnerabilities, 0)
 		out = append(out, f)
 	}
@@ -599,7 +602,7 @@ func MalformedFinding(probe, id, bundle string, db *osv.DB) (finding.Finding, bo
 	msg += fmt.Sprintf("); the other %d advisories were judged", db.Len())
 	f := finding.ErrorFinding(probe, id, "OSV advisory bundle has malformed records", errors.New(msg))
 	f.Remediation = "Replace the malformed files with a fresh export of the vulnerability database."
-	f.Evidence = map[string]string{"bundle": bundle, "malformed": strconv.Itoa(n), "advisories": strconv.Itoa(db.Len())}
+	f.Evidence = finding.EvidenceOf(map[string]string{"bundle": bundle, "malformed": strconv.Itoa(n), "advisories": strconv.Itoa(db.Len())})
 	return f, true
 }
 

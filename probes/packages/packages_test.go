@@ -90,23 +90,23 @@ func TestDebianFixture(t *testing.T) {
 		"security_packages": "libssl3,openssl,zlib1g", "masked_packages": "curl,libcurl4", "stale": "false",
 		"packages": "base-files,curl,libcurl4,libssl3,openssl,tzdata,vim-tiny,zlib1g",
 	} {
-		if up.Evidence[k] != want {
-			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		if up.Evidence.Get(k) != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence.Get(k), want)
 		}
 	}
 	inv := one(t, fs, IDInventory)
-	if inv.Status != finding.Pass || inv.Evidence["packages"] != "12" || inv.Evidence["package_manager"] != "dpkg" ||
-		inv.Evidence["distribution"] != "Debian GNU/Linux 12 (bookworm)" || inv.Evidence["lists"] != "4" {
+	if inv.Status != finding.Pass || inv.Evidence.Get("packages") != "12" || inv.Evidence.Get("package_manager") != "dpkg" ||
+		inv.Evidence.Get("distribution") != "Debian GNU/Linux 12 (bookworm)" || inv.Evidence.Get("lists") != "4" {
 		t.Errorf("inventory: %+v", inv)
 	}
 	// The fixture's lists are an hour old; the clock may tick between
 	// setting that mtime and reading it.
-	if age := inv.Evidence["lists_age_seconds"]; age != "3600" && age != "3599" && age != "3601" {
+	if age := inv.Evidence.Get("lists_age_seconds"); age != "3600" && age != "3599" && age != "3601" {
 		t.Errorf("lists age = %q, want 3600 ± 1", age)
 	}
 	rb := one(t, fs, IDRebootRequired)
-	if rb.Status != finding.Fail || rb.Evidence["required"] != "true" || rb.Evidence["reason"] != "kernel" ||
-		rb.Evidence["running_kernel"] != "6.1.0-18-amd64" || rb.Evidence["newest_kernel"] != "6.1.0-20-amd64" {
+	if rb.Status != finding.Fail || rb.Evidence.Get("required") != "true" || rb.Evidence.Get("reason") != "kernel" ||
+		rb.Evidence.Get("running_kernel") != "6.1.0-18-amd64" || rb.Evidence.Get("newest_kernel") != "6.1.0-20-amd64" {
 		t.Errorf("reboot: %+v", rb)
 	}
 	if len(byID(fs, IDVulnerability)) != 0 {
@@ -121,10 +121,10 @@ func TestStaleLists(t *testing.T) {
 	p.now = func() time.Time { return base.Add(30 * 24 * time.Hour) }
 	fs := run(t, p, dir, nil)
 	inv := one(t, fs, IDInventory)
-	if inv.Status != finding.Fail || inv.Evidence["stale"] != "true" || inv.Severity != finding.Medium {
+	if inv.Status != finding.Fail || inv.Evidence.Get("stale") != "true" || inv.Severity != finding.Medium {
 		t.Errorf("inventory of stale lists: %+v", inv)
 	}
-	if up := one(t, fs, IDSecurityUpdates); up.Evidence["stale"] != "true" || !strings.Contains(up.Message, "older than") {
+	if up := one(t, fs, IDSecurityUpdates); up.Evidence.Get("stale") != "true" || !strings.Contains(up.Message, "older than") {
 		t.Errorf("updates from stale lists not flagged: %+v", up)
 	}
 }
@@ -135,7 +135,7 @@ func TestRebootRequiredFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs := run(t, newProbe(t, dir), dir, nil)
-	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["required"] != "false" {
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence.Get("required") != "false" {
 		t.Errorf("newest kernel running: %+v", rb)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "run/reboot-required"), []byte("*** System restart required ***\n"), 0o644); err != nil {
@@ -143,7 +143,7 @@ func TestRebootRequiredFlag(t *testing.T) {
 	}
 	fs = run(t, newProbe(t, dir), dir, nil)
 	rb := one(t, fs, IDRebootRequired)
-	if rb.Status != finding.Fail || rb.Evidence["reason"] != "/run/reboot-required" || rb.Evidence["packages"] != "libssl3,linux-image-6.1.0-20-amd64" {
+	if rb.Status != finding.Fail || rb.Evidence.Get("reason") != "/run/reboot-required" || rb.Evidence.Get("packages") != "libssl3,linux-image-6.1.0-20-amd64" {
 		t.Errorf("reboot-required flag: %+v", rb)
 	}
 	// A kernel that is not from a package: unknown, as on this VM.
@@ -152,7 +152,7 @@ func TestRebootRequiredFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs = run(t, newProbe(t, dir), dir, nil)
-	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Skip || rb.Evidence["required"] != "unknown" {
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Skip || rb.Evidence.Get("required") != "unknown" {
 		t.Errorf("custom kernel: %+v", rb)
 	}
 }
@@ -170,26 +170,26 @@ func TestOSVBundle(t *testing.T) {
 	got := map[string]finding.Finding{}
 	for _, f := range byID(fs, IDVulnerability) {
 		if f.Status == finding.Fail {
-			got[f.Evidence["source"]] = f
+			got[f.Evidence.Get("source")] = f
 		}
 	}
 	if len(got) != 2 {
 		t.Fatalf("vulnerable sources = %v, want openssl and zlib", got)
 	}
 	o := got["openssl"]
-	if o.Status != finding.Fail || o.Evidence["advisories"] != "DSA-5532-1,DSA-9001-1" ||
-		o.Evidence["cves"] != "CVE-2023-5363,CVE-2023-5678,CVE-2099-0001" || o.Evidence["packages"] != "libssl3,openssl" ||
-		o.Evidence["ecosystem"] != "Debian:12" {
+	if o.Status != finding.Fail || o.Evidence.Get("advisories") != "DSA-5532-1,DSA-9001-1" ||
+		o.Evidence.Get("cves") != "CVE-2023-5363,CVE-2023-5678,CVE-2099-0001" || o.Evidence.Get("packages") != "libssl3,openssl" ||
+		o.Evidence.Get("ecosystem") != "Debian:12" {
 		t.Errorf("openssl: %+v", o)
 	}
-	if z := got["zlib"]; z.Evidence["advisories"] != "DLA-0001-1" || z.Evidence["fixed"] != "1:1.2.13.dfsg-1+deb12u1" {
+	if z := got["zlib"]; z.Evidence.Get("advisories") != "DLA-0001-1" || z.Evidence.Get("fixed") != "1:1.2.13.dfsg-1+deb12u1" {
 		t.Errorf("zlib: %+v", z)
 	}
 	// The counts exporters read, typed: advisories of a source package,
 	// one per vulnerability (DSA-5532-1 covers two CVEs and is one).
 	for src, n := range map[string]float64{"openssl": 2, "zlib": 1} {
-		if v, ok := got[src].Values[ValueVulnerabilities]; !ok || v != n || got[src].Evidence[ValueVulnerabilities] != strconv.Itoa(int(n)) {
-			t.Errorf("%s: vulnerabilities %v (%v), evidence %q; want %v", src, v, ok, got[src].Evidence[ValueVulnerabilities], n)
+		if v, ok := got[src].Values[ValueVulnerabilities]; !ok || v != n || got[src].Evidence.Get(ValueVulnerabilities) != strconv.Itoa(int(n)) {
+			t.Errorf("%s: vulnerabilities %v (%v), evidence %q; want %v", src, v, ok, got[src].Evidence.Get(ValueVulnerabilities), n)
 		}
 	}
 	// The tree's bundle has one malformed file: one error finding names
@@ -200,7 +200,7 @@ func TestOSVBundle(t *testing.T) {
 			bad = append(bad, f)
 		}
 	}
-	if len(bad) != 1 || !strings.Contains(bad[0].Message, bundle+"/DSA-broken.json") || bad[0].Evidence["malformed"] != "1" {
+	if len(bad) != 1 || !strings.Contains(bad[0].Message, bundle+"/DSA-broken.json") || bad[0].Evidence.Get("malformed") != "1" {
 		t.Errorf("malformed record findings: %+v", bad)
 	}
 
@@ -217,7 +217,7 @@ func TestOSVBundle(t *testing.T) {
 		t.Fatalf("alpine vulnerability findings: %+v", al)
 	}
 	for _, f := range al {
-		if f.Evidence["advisories"] != "ALPINE-CVE-2024-0003" || f.Evidence["ecosystem"] != "Alpine:v3.19" {
+		if f.Evidence.Get("advisories") != "ALPINE-CVE-2024-0003" || f.Evidence.Get("ecosystem") != "Alpine:v3.19" {
 			t.Errorf("alpine: %+v", f)
 		}
 	}
@@ -226,10 +226,10 @@ func TestOSVBundle(t *testing.T) {
 func TestAlpine(t *testing.T) {
 	fs := run(t, &Probe{now: time.Now}, "testdata/alpine", nil)
 	inv := one(t, fs, IDInventory)
-	if inv.Evidence["package_manager"] != "apk" || inv.Evidence["packages"] != "3" || inv.Evidence["distribution"] != "Alpine Linux v3.19" {
+	if inv.Evidence.Get("package_manager") != "apk" || inv.Evidence.Get("packages") != "3" || inv.Evidence.Get("distribution") != "Alpine Linux v3.19" {
 		t.Errorf("inventory: %+v", inv)
 	}
-	if inv.Evidence["updates_source"] != "apkindex-cache" || inv.Evidence["repos"] != "3" || inv.Evidence["stale"] != "false" {
+	if inv.Evidence.Get("updates_source") != "apkindex-cache" || inv.Evidence.Get("repos") != "3" || inv.Evidence.Get("stale") != "false" {
 		t.Errorf("inventory: %+v", inv)
 	}
 	// Upgradable counts are real; apk has no security metadata, and says so.
@@ -238,23 +238,23 @@ func TestAlpine(t *testing.T) {
 		"upgradable": "2", "security": "unknown", "masked_security": "unknown", "packages": "busybox,musl",
 		"updates_source": "apkindex-cache",
 	} {
-		if up.Evidence[k] != want {
-			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		if up.Evidence.Get(k) != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence.Get(k), want)
 		}
 	}
-	if up.Status != finding.Fail || !strings.Contains(up.Evidence["security_source"], "no security information") ||
+	if up.Status != finding.Fail || !strings.Contains(up.Evidence.Get("security_source"), "no security information") ||
 		!strings.Contains(up.Message, "security unknown") {
 		t.Errorf("alpine updates: %+v", up)
 	}
-	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "6.6.14-0-virt" {
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence.Get("newest_kernel") != "6.6.14-0-virt" {
 		t.Errorf("alpine reboot: %+v", rb)
 	}
 	// Without the index cache (as in most images) the counts are unknown, not zero.
 	dir := copyTree(t, "testdata/alpine")
 	os.RemoveAll(filepath.Join(dir, "var/cache/apk"))
 	up = one(t, run(t, &Probe{now: time.Now}, dir, nil), IDSecurityUpdates)
-	if up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" || up.Evidence["security"] != "unknown" ||
-		up.Evidence["repos_without_cache"] == "" {
+	if up.Status != finding.Skip || up.Evidence.Get("upgradable") != "unknown" || up.Evidence.Get("security") != "unknown" ||
+		up.Evidence.Get("repos_without_cache") == "" {
 		t.Errorf("apk updates without a cache must be unknown, not zero: %+v", up)
 	}
 }
@@ -331,7 +331,7 @@ func TestBadInput(t *testing.T) {
 			fs := run(t, newProbe(t, dir), dir, nil)
 			found := false
 			for _, f := range byID(fs, IDInput) {
-				if f.Evidence["file"] == c.file && strings.Contains(f.Message, c.file) && strings.Contains(f.Message, c.msg) {
+				if f.Evidence.Get("file") == c.file && strings.Contains(f.Message, c.file) && strings.Contains(f.Message, c.msg) {
 					found = true
 				}
 			}
@@ -389,14 +389,14 @@ func TestRescanCache(t *testing.T) {
 func TestRPMHost(t *testing.T) {
 	fs := run(t, &Probe{now: time.Now}, "testdata/rhel", nil)
 	inv := one(t, fs, IDInventory)
-	if inv.Status != finding.Pass || inv.Evidence["package_manager"] != "rpm" || inv.Evidence["packages"] != "3" ||
-		inv.Evidence["database"] != "/var/lib/rpm/rpmdb.sqlite" {
+	if inv.Status != finding.Pass || inv.Evidence.Get("package_manager") != "rpm" || inv.Evidence.Get("packages") != "3" ||
+		inv.Evidence.Get("database") != "/var/lib/rpm/rpmdb.sqlite" {
 		t.Errorf("inventory: %+v", inv)
 	}
-	if up := one(t, fs, IDSecurityUpdates); up.Status != finding.Skip || up.Evidence["upgradable"] != "unknown" {
+	if up := one(t, fs, IDSecurityUpdates); up.Status != finding.Skip || up.Evidence.Get("upgradable") != "unknown" {
 		t.Errorf("rpm updates must be unknown, not zero: %+v", up)
 	}
-	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "5.14.0-362.8.1.el9_3.noarch" {
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence.Get("newest_kernel") != "5.14.0-362.8.1.el9_3.noarch" {
 		t.Errorf("rpm reboot: %+v", rb)
 	}
 }
@@ -420,8 +420,8 @@ func TestDNFHost(t *testing.T) {
 		"updates_source": "dnf-cache", "repos": "ng-appstream,ng-baseos",
 		"advisories": "RHSA-2024:0101,RHSA-2024:0103,RHSA-2024:0104",
 	} {
-		if up.Evidence[k] != want {
-			t.Errorf("evidence %s = %q, want %q", k, up.Evidence[k], want)
+		if up.Evidence.Get(k) != want {
+			t.Errorf("evidence %s = %q, want %q", k, up.Evidence.Get(k), want)
 		}
 	}
 	if up.Status != finding.Fail || up.Severity != finding.High || !strings.Contains(up.Message, "an exclude keeps") ||
@@ -429,10 +429,10 @@ func TestDNFHost(t *testing.T) {
 		t.Errorf("updates: %+v", up)
 	}
 	inv := one(t, fs, IDInventory)
-	if inv.Evidence["packages"] != "11" || inv.Evidence["updates_source"] != "dnf-cache" || inv.Evidence["lists_age_seconds"] == "" {
+	if inv.Evidence.Get("packages") != "11" || inv.Evidence.Get("updates_source") != "dnf-cache" || inv.Evidence.Get("lists_age_seconds") == "" {
 		t.Errorf("inventory: %+v", inv)
 	}
-	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence["newest_kernel"] != "5.14.0-362.13.1.el9_3.x86_64" {
+	if rb := one(t, fs, IDRebootRequired); rb.Status != finding.Pass || rb.Evidence.Get("newest_kernel") != "5.14.0-362.13.1.el9_3.x86_64" {
 		t.Errorf("reboot: %+v", rb)
 	}
 	// A rescan with unchanged files reuses the evaluation.
@@ -451,7 +451,7 @@ func TestDNFHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	up = one(t, run(t, p, cp, nil), IDSecurityUpdates)
-	if p.rpmCached == first || up.Evidence["repos_without_cache"] != "ng-extras" || !strings.Contains(up.Message, "ng-extras") {
+	if p.rpmCached == first || up.Evidence.Get("repos_without_cache") != "ng-extras" || !strings.Contains(up.Message, "ng-extras") {
 		t.Errorf("new repo file: cache reused %v, %+v", p.rpmCached == first, up)
 	}
 	// A broken primary is an error finding naming the file; that repo is not counted.
@@ -462,10 +462,10 @@ func TestDNFHost(t *testing.T) {
 	os.WriteFile(m[0], []byte("garbage"), 0o644)
 	fs = run(t, p, cp, nil)
 	in := one(t, fs, IDInput)
-	if !strings.Contains(in.Message, strings.TrimPrefix(m[0], cp)) || in.Evidence["file"] != strings.TrimPrefix(m[0], cp) {
+	if !strings.Contains(in.Message, strings.TrimPrefix(m[0], cp)) || in.Evidence.Get("file") != strings.TrimPrefix(m[0], cp) {
 		t.Errorf("input finding: %+v", in)
 	}
-	if up := one(t, fs, IDSecurityUpdates); up.Evidence["upgradable"] != "4" || !strings.Contains(up.Evidence["repos_without_cache"], "ng-appstream") {
+	if up := one(t, fs, IDSecurityUpdates); up.Evidence.Get("upgradable") != "4" || !strings.Contains(up.Evidence.Get("repos_without_cache"), "ng-appstream") {
 		t.Errorf("updates with a broken repo: %+v", up)
 	}
 }

@@ -88,7 +88,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 	running := ""
 	if data, err := root.ReadFileLimit("/proc/sys/kernel/osrelease", 4096); err == nil {
 		running = strings.TrimSpace(string(data))
-		f.Evidence["running_kernel"] = running
+		f.Evidence.Set("running_kernel", running)
 	}
 	ks := installedKernels(inv)
 	var newest *kernel
@@ -98,20 +98,20 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 		}
 	}
 	if newest != nil {
-		f.Evidence["newest_kernel"] = newest.release
+		f.Evidence.Set("newest_kernel", newest.release)
 	}
 	for _, p := range []string{"/run/reboot-required", "/var/run/reboot-required"} {
 		if !root.Exists(p) {
 			continue
 		}
-		f.Evidence["reason"] = p
+		f.Evidence.Set("reason", p)
 		msg := p + " exists: an update asked for a reboot"
 		if data, err := root.ReadFileLimit(p+".pkgs", 1<<20); err == nil {
 			pk := strings.Fields(string(data))
 			sort.Strings(pk)
-			f.Evidence["packages"] = limitNames(pk, pol.MaxNames)
+			f.Evidence.Set("packages", limitNames(pk, pol.MaxNames))
 			if len(pk) > 0 {
-				msg += " (" + f.Evidence["packages"] + ")"
+				msg += " (" + f.Evidence.Get("packages") + ")"
 			}
 		}
 		return fail(e.Title, msg)
@@ -125,7 +125,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 		}
 		if known {
 			if newest.release != running {
-				f.Evidence["reason"] = "kernel"
+				f.Evidence.Set("reason", "kernel")
 				return fail(e.Title+": newer kernel installed",
 					fmt.Sprintf("the node runs kernel %s but %s (%s %s) is installed", running, newest.release, newest.pkg, newest.version))
 			}
@@ -136,7 +136,7 @@ func rebootFinding(pol *Policy, root *hostfs.Root, inv *inventory) finding.Findi
 		}
 	}
 	f.Status, f.Severity, f.Title = finding.Skip, finding.Info, "Reboot requirement unknown"
-	f.Evidence[ValueRebootRequired] = "unknown"
+	f.Evidence.Set(ValueRebootRequired, "unknown")
 	switch {
 	case running == "":
 		f.Message = "the running kernel cannot be read from /proc and no reboot-required flag is set"

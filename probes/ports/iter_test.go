@@ -240,8 +240,8 @@ func TestScansUseIterator(t *testing.T) {
 	ownedPorts := func(fs []finding.Finding) map[string]int {
 		ports := map[string]int{}
 		for _, f := range fs {
-			if f.ID == IDListener && f.Evidence["pid"] == strconv.Itoa(os.Getpid()) {
-				ports[f.Evidence["protocol"]+" "+f.Evidence["address"]+" "+f.Evidence["port"]]++
+			if f.ID == IDListener && f.Evidence.Get("pid") == strconv.Itoa(os.Getpid()) {
+				ports[f.Evidence.Get("protocol")+" "+f.Evidence.Get("address")+" "+f.Evidence.Get("port")]++
 			}
 		}
 		return ports

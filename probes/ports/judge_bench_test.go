@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nodeguard/nodeguard/probes"
+	"github.com/nodeguard/nodeguard/probes/model/finding"
 	"github.com/nodeguard/nodeguard/probes/model/policy"
 )
 
@@ -15,9 +16,9 @@ func BenchmarkJudge(b *testing.B) {
 	l := &listener{Socket: Socket{Protocol: "tcp", Addr: netip.MustParseAddr("127.0.0.1"), Port: 40000, Inode: 123456},
 		Owners: []*Process{{PID: 4242, Name: "listeners", Exe: "/tmp/listeners"}}}
 	b.ReportAllocs()
+	fields := make([]finding.Field, 0, maxEvidenceKeys)
 	for b.Loop() {
-		ev := socketEvidence(&l.Socket)
-		addOwnerEvidence(ev, l)
-		judge(pol, nil, probes.Worker, l, ev)
+		f, rule := judge(pol, nil, probes.Worker, l)
+		f.Evidence = appendEvidence(fields[:0], l, rule)
 	}
 }

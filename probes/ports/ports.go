@@ -82,10 +82,8 @@ type listener = Listener
 func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 	// A cold scan walks every process's fds while the socket tables are
 	// read; a rescan reads the tables first, as they decide whether the last
-	// walk can be reused.
-	// The walking goroutine also keeps only the owners of the sockets read
-	// here, and reads those processes: this one is then still building
-	// evidence.
+	// walk can be reused. The walking goroutine also keeps only the owners
+	// of the sockets read here, and reads those processes.
 	var early chan ownerResult
 	var read chan []Socket
 	if p.cache == nil {
@@ -117,12 +115,6 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
 			fmt.Errorf("reading the host's socket tables: %w", err)))
 	}
-	var evidences []map[string]string
-	if early != nil {
-		// While the owner walk still runs on another core, this one builds
-		// what each finding says about its socket alone.
-		evidences = socketEvidences(socks)
-	}
 	owners, reused, err := p.owners(env, socks, early)
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
@@ -135,7 +127,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 				"listeners they own are reported without a process", owners.denied))
 		f.Severity = finding.Medium
 		f.Remediation = catalog.Get(IDOwners).Remediation
-		f.Evidence = map[string]string{"processes": strconv.Itoa(owners.denied)}
+		f.Evidence = finding.EvidenceOf(map[string]string{"processes": strconv.Itoa(owners.denied)})
 		out = append(out, f)
 	}
 
@@ -144,7 +136,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		slices.Equal(env.AgentListeners, p.lastAgent) {
 		return appendVerdicts(out, p.lastVerdicts)
 	}
-	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, evidences, owners)
+	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, owners)
 	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, env.Role, pol
 	p.lastAgent = slices.Clone(env.AgentListeners)
 	if owners != p.cache {
@@ -250,13 +242,14 @@ type ownerResult struct {
 // across cores: 10,000 listeners take about 7.5 ms of one core.
 const judgeParallelMin = 1024
 
-// judgeAll judges every socket, in order. evidences, when not nil, holds each
-// socket's evidence so far (socketEvidences).
-func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []Socket,
-	evidences []map[string]string, owners *ownerScan) []finding.Finding {
+// judgeAll judges every socket, in order.
+func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []Socket, owners *ownerScan) []finding.Finding {
 	verdicts := make([]finding.Finding, len(socks))
 	judgeRange := func(lo, hi int) {
 		var l listener
+		// The evidence of the whole range is one array, each finding's a
+		// full slice of it: appending to one copies it out.
+		fields := make([]finding.Field, 0, (hi-lo)*maxEvidenceKeys)
 		for i := lo; i < hi; i++ {
 			// judge keeps nothing of l: its owner slice is reused.
 			l.Socket, l.Owners = socks[i], l.Owners[:0]
@@ -265,14 +258,11 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 					l.Owners = append(l.Owners, proc)
 				}
 			}
-			var ev map[string]string
-			if evidences != nil {
-				ev = evidences[i]
-			} else {
-				ev = socketEvidence(&l.Socket)
-			}
-			addOwnerEvidence(ev, &l)
-			verdicts[i] = judge(pol, agent, role, &l, ev)
+			var rule *Rule
+			verdicts[i], rule = judge(pol, agent, role, &l)
+			start := len(fields)
+			fields = appendEvidence(fields, &l, rule)
+			verdicts[i].Evidence = fields[start:len(fields):len(fields)]
 		}
 	}
 	parts := 1
@@ -288,12 +278,12 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 	return verdicts
 }
 
-// judge turns one listener into its finding, with evidence ev.
-func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener, ev map[string]string) finding.Finding {
+// judge turns one listener into its finding, without evidence, and
+// returns the rule that allows it, if one does.
+func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener) (finding.Finding, *Rule) {
 	f := finding.Finding{
 		ID: IDListener, Probe: Name,
 		References: listenerEntry.References,
-		Evidence:   ev,
 	}
 	// The message starts with the listener's description; it is built in
 	// one buffer on the stack, as this runs once per socket.
@@ -308,9 +298,6 @@ func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener, 
 	}
 	v := pol.Judge(role, agent, l)
 	f.Severity = v.Severity
-	if v.Rule != nil {
-		f.Evidence["rule"] = v.Rule.Description
-	}
 	switch v.Kind {
 	case VerdictForbidden:
 		r := v.Forbidden
@@ -335,7 +322,7 @@ func judge(pol *Policy, agent []probes.Listener, role probes.Role, l *listener, 
 		f.Message = message(" is not in the port table of a ", string(role), " node")
 		f.Remediation = listenerEntry.Remediation
 	}
-	return f
+	return f, v.Rule
 }
 
 // appendDescription appends "TCP 127.0.0.1:80 (nginx, pid 42)" to b.
@@ -356,44 +343,42 @@ func appendDescription(b []byte, l *listener) []byte {
 	return b
 }
 
-// socketEvidences makes socketEvidence for every socket.
-func socketEvidences(socks []Socket) []map[string]string {
-	evs := make([]map[string]string, len(socks))
-	for i := range socks {
-		evs[i] = socketEvidence(&socks[i])
-	}
-	return evs
-}
+// maxEvidenceKeys is the most keys appendEvidence writes.
+const maxEvidenceKeys = 10
 
-// socketEvidence is what a listener's evidence says about its socket.
-func socketEvidence(s *Socket) map[string]string {
-	ev := make(map[string]string, 8)
-	ev["protocol"] = s.Protocol
-	ev["address"] = addrString(s.Addr)
-	ev["port"] = strconv.Itoa(int(s.Port))
-	ev["inode"] = strconv.FormatUint(s.Inode, 10)
-	return ev
-}
-
-// addOwnerEvidence adds what the listener's owners say to ev.
-func addOwnerEvidence(ev map[string]string, l *listener) {
-	if len(l.Owners) == 0 {
-		return
+// appendEvidence appends a listener's evidence to fields, in key order:
+// its socket, its first owner (and every owner's pid when there are more),
+// and the rule that allows it, if one does.
+func appendEvidence(fields []finding.Field, l *listener, rule *Rule) []finding.Field {
+	var o *Process
+	if len(l.Owners) > 0 {
+		o = l.Owners[0]
 	}
-	o := l.Owners[0]
-	ev["pid"] = o.pidString()
-	ev["process"] = o.Name
-	if o.Exe != "" {
-		ev["executable"] = o.Exe
+	fields = append(fields, finding.Field{Key: "address", Value: addrString(l.Addr)})
+	if o != nil && o.Container != "" {
+		fields = append(fields, finding.Field{Key: "container", Value: o.Container})
 	}
-	if o.Container != "" {
-		ev["container"] = o.Container
+	if o != nil && o.Exe != "" {
+		fields = append(fields, finding.Field{Key: "executable", Value: o.Exe})
+	}
+	fields = append(fields, finding.Field{Key: "inode", Value: strconv.FormatUint(l.Inode, 10)})
+	if o != nil {
+		fields = append(fields, finding.Field{Key: "pid", Value: o.pidString()})
 	}
 	if len(l.Owners) > 1 {
 		pids := make([]string, len(l.Owners))
 		for i, ow := range l.Owners {
 			pids[i] = strconv.Itoa(ow.PID)
 		}
-		ev["pids"] = strings.Join(pids, ",")
+		fields = append(fields, finding.Field{Key: "pids", Value: strings.Join(pids, ",")})
 	}
+	fields = append(fields, finding.Field{Key: "port", Value: strconv.Itoa(int(l.Port))})
+	if o != nil {
+		fields = append(fields, finding.Field{Key: "process", Value: o.Name})
+	}
+	fields = append(fields, finding.Field{Key: "protocol", Value: l.Protocol})
+	if rule != nil {
+		fields = append(fields, finding.Field{Key: "rule", Value: rule.Description})
+	}
+	return fields
 }

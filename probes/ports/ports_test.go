@@ -92,7 +92,7 @@ func byAddr(fs []finding.Finding) map[string][]finding.Finding {
 	m := map[string][]finding.Finding{}
 	for _, f := range fs {
 		if f.ID == IDListener {
-			k := f.Evidence["protocol"] + " " + netip.AddrPortFrom(netip.MustParseAddr(f.Evidence["address"]), mustPort(f.Evidence["port"])).String()
+			k := f.Evidence.Get("protocol") + " " + netip.AddrPortFrom(netip.MustParseAddr(f.Evidence.Get("address")), mustPort(f.Evidence.Get("port"))).String()
 			m[k] = append(m[k], f)
 		}
 	}
@@ -135,8 +135,8 @@ func TestWorkerFixture(t *testing.T) {
 			continue
 		}
 		f := fs[0]
-		if f.Status != w.status || f.Severity != w.severity || f.Evidence["process"] != w.process || f.Title != w.title {
-			t.Errorf("%s: got %s/%s %q %q, want %s/%s %q %q (%s)", k, f.Status, f.Severity, f.Evidence["process"], f.Title,
+		if f.Status != w.status || f.Severity != w.severity || f.Evidence.Get("process") != w.process || f.Title != w.title {
+			t.Errorf("%s: got %s/%s %q %q, want %s/%s %q %q (%s)", k, f.Status, f.Severity, f.Evidence.Get("process"), f.Title,
 				w.status, w.severity, w.process, w.title, f.Message)
 		}
 	}
@@ -144,11 +144,11 @@ func TestWorkerFixture(t *testing.T) {
 		t.Errorf("SO_REUSEPORT pair: %d findings, want one per socket", n)
 	}
 	py := got["tcp 0.0.0.0:8081"][0]
-	if py.Evidence["container"] != "4f3c2b1a0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a" ||
-		py.Evidence["executable"] != "/usr/bin/python3.11" || py.Evidence["pid"] != "500" {
+	if py.Evidence.Get("container") != "4f3c2b1a0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a" ||
+		py.Evidence.Get("executable") != "/usr/bin/python3.11" || py.Evidence.Get("pid") != "500" {
 		t.Errorf("python3 evidence: %v", py.Evidence)
 	}
-	if _, ok := got["tcp 0.0.0.0:22"][0].Evidence["container"]; ok {
+	if _, ok := got["tcp 0.0.0.0:22"][0].Evidence.Lookup("container"); ok {
 		t.Error("sshd is not in a container")
 	}
 	wider := got["tcp 0.0.0.0:10249"][0]
@@ -170,8 +170,8 @@ func TestControlPlaneFixture(t *testing.T) {
 		"tcp 0.0.0.0:8080":    {finding.Fail, finding.Critical, "kube-apiserver", "Forbidden listener: insecure kube-apiserver port"},
 	} {
 		f := got[k][0]
-		if f.Status != w.status || f.Severity != w.severity || f.Evidence["process"] != w.process || f.Title != w.title {
-			t.Errorf("%s: got %s/%s %q %q, want %s/%s %q %q", k, f.Status, f.Severity, f.Evidence["process"], f.Title, w.status, w.severity, w.process, w.title)
+		if f.Status != w.status || f.Severity != w.severity || f.Evidence.Get("process") != w.process || f.Title != w.title {
+			t.Errorf("%s: got %s/%s %q %q, want %s/%s %q %q", k, f.Status, f.Severity, f.Evidence.Get("process"), f.Title, w.status, w.severity, w.process, w.title)
 		}
 	}
 	// The same sockets judged as a worker: etcd on a node address is forbidden.
@@ -224,7 +224,7 @@ ports:
 		t.Fatal(err)
 	}
 	got := byAddr(scanFixture(t, "worker", probes.Worker, pol))
-	if f := got["tcp 0.0.0.0:8081"][0]; f.Status != finding.Pass || f.Evidence["rule"] != "app on python" {
+	if f := got["tcp 0.0.0.0:8081"][0]; f.Status != finding.Pass || f.Evidence.Get("rule") != "app on python" {
 		t.Errorf("user allow rule: %s %s", f.Status, f.Title)
 	}
 	if f := got["tcp 0.0.0.0:9000"][0]; f.Status != finding.Pass {

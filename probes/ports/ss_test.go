@@ -209,14 +209,14 @@ func probeKeys(t *testing.T) []string {
 		if f.ID != IDListener {
 			continue
 		}
-		pids := f.Evidence["pids"]
+		pids := f.Evidence.Get("pids")
 		if pids == "" {
-			pids = f.Evidence["pid"]
+			pids = f.Evidence.Get("pid")
 		}
 		ps := strings.Split(pids, ",")
 		sort.Strings(ps)
-		keys = append(keys, fmt.Sprintf("%s %s %s", f.Evidence["protocol"],
-			netip.AddrPortFrom(netip.MustParseAddr(f.Evidence["address"]), mustPort(f.Evidence["port"])), strings.Join(ps, ",")))
+		keys = append(keys, fmt.Sprintf("%s %s %s", f.Evidence.Get("protocol"),
+			netip.AddrPortFrom(netip.MustParseAddr(f.Evidence.Get("address")), mustPort(f.Evidence.Get("port"))), strings.Join(ps, ",")))
 	}
 	sort.Strings(keys)
 	return keys

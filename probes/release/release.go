@@ -51,7 +51,7 @@ func kubeletCheck(env *probes.Env, pol *Policy, now time.Time) finding.Finding {
 		return skip(e, "Kubelet version unknown", "the kubelet's version could not be read from its executable, and the Node's status was not available")
 	}
 	f := judge(e, pol, now, "kubelet", v)
-	f.Evidence["versionFrom"] = from
+	f.Evidence.Set("versionFrom", from)
 	return f
 }
 
@@ -59,7 +59,7 @@ func controlPlaneChecks(env *probes.Env, pol *Policy, now time.Time) []finding.F
 	e := catalog.Get(IDControlPlane)
 	if env.Role != probes.ControlPlane {
 		f := skip(e, "Not a control-plane node", "the control-plane release check applies to control-plane nodes only")
-		f.Evidence["role"] = string(env.Role)
+		f.Evidence.Set("role", string(env.Role))
 		return []finding.Finding{f}
 	}
 	imgs, errs := controlplane.Images(env.Root)
@@ -75,7 +75,9 @@ func controlPlaneChecks(env *probes.Env, pol *Policy, now time.Time) []finding.F
 		} else {
 			f = judge(e, pol, now, img.Component, img.Version)
 		}
-		f.Evidence["component"], f.Evidence["manifest"], f.Evidence["image"] = img.Component, img.Manifest, img.Image
+		f.Evidence.Set("component", img.Component)
+		f.Evidence.Set("manifest", img.Manifest)
+		f.Evidence.Set("image", img.Image)
 		out = append(out, f)
 	}
 	if len(out) == 0 {
@@ -87,7 +89,7 @@ func controlPlaneChecks(env *probes.Env, pol *Policy, now time.Time) []finding.F
 func skip(e catalog.Entry, title, msg string) finding.Finding {
 	f := e.Finding(finding.Skip, msg)
 	f.Severity, f.Title, f.Remediation = finding.Info, title, ""
-	f.Evidence["tableDate"] = TableDate
+	f.Evidence.Set("tableDate", TableDate)
 	return f
 }
 
@@ -134,12 +136,15 @@ func judge(e catalog.Entry, pol *Policy, now time.Time, what, version string) fi
 		f = pass(fmt.Sprintf("%s %s is the newest patch release of v1.%d the %s knows; supported until %s (%s)",
 			what, version, v.Minor, ref, m.EndOfSupport, m.Basis()))
 	}
-	f.Evidence["version"], f.Evidence["tableDate"] = version, TableDate
+	f.Evidence.Set("version", version)
+	f.Evidence.Set("tableDate", TableDate)
 	if known {
-		f.Evidence["newestPatch"], f.Evidence["newestPatchDate"] = m.Newest, m.NewestDate
-		f.Evidence["released"] = m.Released
-		f.Evidence["endOfSupport"], f.Evidence["endOfSupportBasis"] = m.EndOfSupport, m.Basis()
-		f.Evidence["patchesBehind"] = strconv.Itoa(max(0, m.NewestPatch()-v.Patch))
+		f.Evidence.Set("newestPatch", m.Newest)
+		f.Evidence.Set("newestPatchDate", m.NewestDate)
+		f.Evidence.Set("released", m.Released)
+		f.Evidence.Set("endOfSupport", m.EndOfSupport)
+		f.Evidence.Set("endOfSupportBasis", m.Basis())
+		f.Evidence.Set("patchesBehind", strconv.Itoa(max(0, m.NewestPatch()-v.Patch)))
 	}
 	return f
 }

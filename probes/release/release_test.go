@@ -46,7 +46,7 @@ func TestJudge(t *testing.T) {
 		if f.Status != c.status || f.Severity != c.sev || !strings.Contains(f.Message, c.says) {
 			t.Errorf("%s on %s: %s %s %q; want %s %s and %q", c.version, c.now, f.Status, f.Severity, f.Message, c.status, c.sev, c.says)
 		}
-		if f.Evidence["tableDate"] != TableDate || (f.Status != finding.Skip && !strings.Contains(f.Message, "release table of "+TableDate)) {
+		if f.Evidence.Get("tableDate") != TableDate || (f.Status != finding.Skip && !strings.Contains(f.Message, "release table of "+TableDate)) {
 			t.Errorf("%s: the finding must give the table's date: %q %v", c.version, f.Message, f.Evidence)
 		}
 	}
@@ -59,7 +59,7 @@ func TestNodeStatusVersion(t *testing.T) {
 	env.KubeletVersion = "v1.19.3"
 	fs := (&Probe{}).Run(context.Background(), env)
 	if len(fs) != 2 || fs[0].ID != IDKubelet || fs[0].Status != finding.Fail || fs[0].Severity != finding.High ||
-		fs[0].Evidence["versionFrom"] != "the Node's status.nodeInfo.kubeletVersion" || fs[1].Status != finding.Skip {
+		fs[0].Evidence.Get("versionFrom") != "the Node's status.nodeInfo.kubeletVersion" || fs[1].Status != finding.Skip {
 		t.Fatalf("got %+v", fs)
 	}
 }

@@ -164,7 +164,7 @@ func TestActiveStateOverDBus(t *testing.T) {
 	expect(t, fs, "cups", finding.Fail, "is running (cups.service=active/running)")
 	expect(t, fs, "telnet", finding.Fail, "running (telnet@0-10.0.0.1:23-10.0.0.2:4242.service=active/running)")
 	expect(t, fs, "avahi", finding.Pass, "masked")
-	if f := byService(fs)["avahi"]; f.Evidence["activeState"] != "inactive" {
+	if f := byService(fs)["avahi"]; f.Evidence.Get("activeState") != "inactive" {
 		t.Errorf("avahi: %v", f.Evidence)
 	}
 	m.mu.Lock()
@@ -207,7 +207,7 @@ func TestDeadBusSocket(t *testing.T) {
 	fs := runProbe(t, dir)
 	expect(t, fs, IDSystemd, finding.Error, "connecting to systemd at /run/systemd/private")
 	expect(t, fs, "cups", finding.Fail, "enabled")
-	if f := byService(fs)["cups"]; f.Evidence["activeState"] != Unavailable {
+	if f := byService(fs)["cups"]; f.Evidence.Get("activeState") != Unavailable {
 		t.Errorf("cups: %v", f.Evidence)
 	}
 }

@@ -59,7 +59,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			ID: IDSystemd, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title:      "The host does not use systemd",
 			Message:    "none of " + strings.Join(UnitDirs, ", ") + " exists under the host root",
-			References: []string{}, Evidence: map[string]string{},
+			References: []string{}, Evidence: finding.Evidence{},
 		}}
 	}
 	var out []finding.Finding
@@ -90,7 +90,7 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 
 // queryStates asks systemd over D-Bus, trying each socket found.
 func queryStates(ctx context.Context, env *probes.Env, patterns []string) (map[string]UnitState, finding.Finding) {
-	f := finding.Finding{ID: IDSystemd, Probe: Name, References: []string{}, Evidence: map[string]string{}}
+	f := finding.Finding{ID: IDSystemd, Probe: Name, References: []string{}, Evidence: finding.Evidence{}}
 	buses := findBus(env.Root)
 	if len(buses) == 0 {
 		f.Status, f.Severity = finding.Skip, finding.Info
@@ -98,7 +98,7 @@ func queryStates(ctx context.Context, env *probes.Env, patterns []string) (map[s
 		f.Message = "neither /run/systemd/private nor the system bus socket is reachable under the host root (" +
 			env.Root.Path() + "): services are judged by their unit files only, active state " + Unavailable
 		f.Remediation = "Mount the host's /run (hostPath) so that nodeguard can ask systemd which services run."
-		f.Evidence["activeState"] = Unavailable
+		f.Evidence.Set("activeState", Unavailable)
 		return nil, f
 	}
 	var errs []error
@@ -112,12 +112,12 @@ func queryStates(ctx context.Context, env *probes.Env, patterns []string) (map[s
 		f.Status, f.Severity = finding.Pass, finding.Info
 		f.Title = "Running state of services read from systemd"
 		f.Message = fmt.Sprintf("systemd answered over D-Bus at %s (%d matching units loaded)", b.where, len(states))
-		f.Evidence["socket"] = b.where
+		f.Evidence.Set("socket", b.where)
 		return states, f
 	}
 	e := finding.ErrorFinding(Name, IDSystemd, "systemd could not be asked which services run", errors.Join(errs...))
 	e.Severity = finding.Low
-	e.Evidence = map[string]string{"activeState": Unavailable}
+	e.Evidence = finding.EvidenceOf(map[string]string{"activeState": Unavailable})
 	return nil, e
 }
 
@@ -149,7 +149,7 @@ func lookup(units *Units, en map[string]*Enablement, states map[string]UnitState
 	return st
 }
 
-func evidence(s Service, st status) map[string]string {
+func evidence(s Service, st status) finding.Evidence {
 	ev := map[string]string{
 		"service": s.Name, "units": strings.Join(s.Units, ", "),
 		"installed": fmt.Sprint(st.installed), "enabled": fmt.Sprint(st.enabled),
@@ -169,7 +169,7 @@ func evidence(s Service, st status) map[string]string {
 	default:
 		ev["activeState"] = "inactive"
 	}
-	return ev
+	return finding.EvidenceOf(ev)
 }
 
 func judgeUnneeded(s Service, st status) finding.Finding {

@@ -20,7 +20,7 @@ func runProbe(t testing.TB, dir string) []finding.Finding {
 func byService(fs []finding.Finding) map[string]finding.Finding {
 	m := map[string]finding.Finding{}
 	for _, f := range fs {
-		k := f.Evidence["service"]
+		k := f.Evidence.Get("service")
 		if k == "" {
 			k = f.ID
 		}
@@ -52,7 +52,7 @@ func TestDebianNode(t *testing.T) {
 	expect(t, fs, "auditd", finding.Fail, "is not installed")
 	expect(t, fs, "telnet", finding.Pass, "not installed")
 	expect(t, fs, IDSystemd, finding.Skip, "neither /run/systemd/private nor the system bus socket is reachable")
-	if f := byService(fs)["cups"]; f.Evidence["activeState"] != Unavailable || f.Severity != finding.Medium {
+	if f := byService(fs)["cups"]; f.Evidence.Get("activeState") != Unavailable || f.Severity != finding.Medium {
 		t.Errorf("cups: %+v", f)
 	}
 	for _, f := range fs {

@@ -81,7 +81,7 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 			ID: IDConfig, Probe: Name, Status: finding.Skip, Severity: finding.Info,
 			Title:    "sshd is not installed",
 			Message:  fmt.Sprintf("neither %s nor %s exists on the host", path, sshdBinary),
-			Evidence: map[string]string{"file": path},
+			Evidence: finding.EvidenceOf(map[string]string{"file": path}),
 		}}
 	}
 	hc := HostConfig(env)
@@ -94,9 +94,9 @@ func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		ID: IDConfig, Probe: Name, Status: finding.Pass, Severity: finding.Info,
 		Title:   "sshd configuration is valid",
 		Message: fmt.Sprintf("sshd accepts %s (%d file(s), %d Match block(s))", path, len(e.files), len(e.p.blocks)),
-		Evidence: map[string]string{
+		Evidence: finding.EvidenceOf(map[string]string{
 			"file": path, "files": strings.Join(e.files, ","), "matchBlocks": strconv.Itoa(len(e.p.blocks)),
-		},
+		}),
 	}}
 	c := pol.Checks
 	base := allCtx[:1]
@@ -168,12 +168,12 @@ func configError(path string, err error) finding.Finding {
 		f.Message = fmt.Sprintf("sshd would refuse %s: %s", path, strings.Join(msgs, "; "))
 		e := catalog.Get(IDConfig)
 		f.Severity, f.Remediation = e.Severity, e.Remediation
-		f.Evidence = map[string]string{"file": file, "line": strconv.Itoa(line)}
+		f.Evidence = finding.EvidenceOf(map[string]string{"file": file, "line": strconv.Itoa(line)})
 		if file == "" {
-			f.Evidence["file"] = path
+			f.Evidence.Set("file", path)
 		}
 		for i, p := range refused.Problems {
-			f.Evidence["problem"+strconv.Itoa(i+1)] = p.Message
+			f.Evidence.Set("problem"+strconv.Itoa(i+1), p.Message)
 		}
 		return f
 	}
@@ -187,7 +187,7 @@ func configError(path string, err error) finding.Finding {
 	if errors.Is(err, fs.ErrNotExist) && file == path {
 		f.Message = fmt.Sprintf("%s does not exist, but %s is installed: sshd cannot start without it", path, sshdBinary)
 	}
-	f.Evidence = map[string]string{"file": file}
+	f.Evidence = finding.EvidenceOf(map[string]string{"file": file})
 	return f
 }
 
@@ -216,7 +216,7 @@ func newFinding(id string, chk Check, status finding.Status, title, msg string, 
 	}
 	f := finding.Finding{
 		ID: id, Probe: Name, Status: status, Severity: sev, Title: title, Message: msg,
-		Remediation: e.Remedy(args...) + remediationTail, References: e.Refs(), Evidence: map[string]string{},
+		Remediation: e.Remedy(args...) + remediationTail, References: e.Refs(), Evidence: finding.Evidence{},
 	}
 	if status == finding.Pass {
 		f.Severity = finding.Info
@@ -250,16 +250,19 @@ func (j *judge) perContext(ctxs []Context, id string, chk Check, keyword, failTi
 		f := newFinding(id, chk, finding.Fail, failTitle,
 			fmt.Sprintf("%s %s for %s (%s)", keyword, shown, cx.Describe(), where), args...)
 		for k, x := range ev {
-			f.Evidence[k] = x
+			f.Evidence.Set(k, x)
 		}
-		f.Evidence["keyword"], f.Evidence["value"] = keyword, v
-		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		f.Evidence.Set("keyword", keyword)
+		f.Evidence.Set("value", v)
+		f.Evidence.Set("context", cx.Describe())
+		f.Evidence.Set("connection", cx.Conn.String())
 		out = append(out, f)
 	}
 	if len(out) == 0 {
 		f := newFinding(id, chk, finding.Pass, passTitle,
 			fmt.Sprintf("%s is acceptable in all %d context(s) sshd's configuration defines", keyword, len(ctxs)))
-		f.Evidence["keyword"], f.Evidence["contexts"] = keyword, strconv.Itoa(len(ctxs))
+		f.Evidence.Set("keyword", keyword)
+		f.Evidence.Set("contexts", strconv.Itoa(len(ctxs)))
 		out = append(out, f)
 	}
 	return out
@@ -312,18 +315,19 @@ func (j *judge) passwordAuth(ctxs []Context) []finding.Finding {
 		f := newFinding(IDPasswordAuth, chk, finding.Fail, "Password authentication is enabled",
 			fmt.Sprintf("%s for %s", strings.Join(what, " and "), cx.Describe()))
 		for k, v := range ev {
-			f.Evidence[k] = v
+			f.Evidence.Set(k, v)
 		}
-		f.Evidence["passwordauthentication"] = cfg.Get("passwordauthentication")
-		f.Evidence["kbdinteractiveauthentication"] = cfg.Get("kbdinteractiveauthentication")
-		f.Evidence["usepam"] = cfg.Get("usepam")
-		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		f.Evidence.Set("passwordauthentication", cfg.Get("passwordauthentication"))
+		f.Evidence.Set("kbdinteractiveauthentication", cfg.Get("kbdinteractiveauthentication"))
+		f.Evidence.Set("usepam", cfg.Get("usepam"))
+		f.Evidence.Set("context", cx.Describe())
+		f.Evidence.Set("connection", cx.Conn.String())
 		out = append(out, f)
 	}
 	if len(out) == 0 {
 		f := newFinding(IDPasswordAuth, chk, finding.Pass, "Password authentication is disabled",
 			fmt.Sprintf("no context of %d accepts passwords", len(ctxs)))
-		f.Evidence["contexts"] = strconv.Itoa(len(ctxs))
+		f.Evidence.Set("contexts", strconv.Itoa(len(ctxs)))
 		out = append(out, f)
 	}
 	return out
@@ -340,16 +344,17 @@ func (j *judge) weakAlgorithms(cx Context, id string, chk Check, keyword, direct
 	if len(found) == 0 {
 		f := newFinding(id, chk, finding.Pass, directive+" offers no weak algorithm",
 			fmt.Sprintf("%s (%s) offers none of the weak algorithms in the policy", directive, where))
-		f.Evidence["keyword"] = keyword
+		f.Evidence.Set("keyword", keyword)
 		return f
 	}
 	sort.Strings(found)
 	f := newFinding(id, chk, finding.Fail, directive+" offers weak algorithms",
 		fmt.Sprintf("%s (%s) offers %s", directive, where, strings.Join(found, ", ")), strings.Join(found, ","))
 	for k, v := range ev {
-		f.Evidence[k] = v
+		f.Evidence.Set(k, v)
 	}
-	f.Evidence["keyword"], f.Evidence["weak"] = keyword, strings.Join(found, ",")
+	f.Evidence.Set("keyword", keyword)
+	f.Evidence.Set("weak", strings.Join(found, ","))
 	return f
 }
 
@@ -387,11 +392,12 @@ func (j *judge) clientAlive(ctxs []Context) []finding.Finding {
 			fmt.Sprintf("%s for %s", strings.Join(why, " and "), cx.Describe()), maxI, maxC)
 		_, ev := origin(cx.Config, "clientaliveinterval")
 		for k, v := range ev {
-			f.Evidence[k] = v
+			f.Evidence.Set(k, v)
 		}
-		f.Evidence["clientaliveinterval"] = strconv.Itoa(iv)
-		f.Evidence["clientalivecountmax"] = strconv.Itoa(cm)
-		f.Evidence["context"], f.Evidence["connection"] = cx.Describe(), cx.Conn.String()
+		f.Evidence.Set("clientaliveinterval", strconv.Itoa(iv))
+		f.Evidence.Set("clientalivecountmax", strconv.Itoa(cm))
+		f.Evidence.Set("context", cx.Describe())
+		f.Evidence.Set("connection", cx.Conn.String())
 		out = append(out, f)
 	}
 	if len(out) == 0 {
@@ -411,7 +417,8 @@ func (j *judge) accessRestriction(cx Context) finding.Finding {
 	}
 	f := newFinding(IDAccessRestriction, chk, finding.Pass, "SSH access is limited to named users or groups",
 		fmt.Sprintf("AllowUsers %s; AllowGroups %s", orNone(users), orNone(groups)))
-	f.Evidence["allowusers"], f.Evidence["allowgroups"] = strings.Join(users, " "), strings.Join(groups, " ")
+	f.Evidence.Set("allowusers", strings.Join(users, " "))
+	f.Evidence.Set("allowgroups", strings.Join(groups, " "))
 	return f
 }
 

@@ -84,11 +84,11 @@ func TestDebianFixture(t *testing.T) {
 		}
 	}
 	root := fs[IDRootLogin][0]
-	if !strings.Contains(root.Message, "OpenSSH's default") || root.Evidence["value"] != "without-password" {
+	if !strings.Contains(root.Message, "OpenSSH's default") || root.Evidence.Get("value") != "without-password" {
 		t.Errorf("root login finding should blame the default: %+v", root)
 	}
 	x11 := fs[IDX11Forwarding][0]
-	if x11.Evidence["file"] != "/etc/ssh/sshd_config" || x11.Evidence["line"] != "90" {
+	if x11.Evidence.Get("file") != "/etc/ssh/sshd_config" || x11.Evidence.Get("line") != "90" {
 		t.Errorf("X11Forwarding should point at sshd_config line 90: %+v", x11.Evidence)
 	}
 	// KbdInteractiveAuthentication no: only PasswordAuthentication is blamed.
@@ -103,7 +103,7 @@ func TestRHELFixture(t *testing.T) {
 		t.Fatalf("weak MACs: %s", got)
 	}
 	mac := fs[IDWeakMACs][0]
-	if mac.Evidence["file"] != "/etc/crypto-policies/back-ends/opensshserver.config" || mac.Evidence["weak"] != "hmac-sha1,hmac-sha1-etm@openssh.com" {
+	if mac.Evidence.Get("file") != "/etc/crypto-policies/back-ends/opensshserver.config" || mac.Evidence.Get("weak") != "hmac-sha1,hmac-sha1-etm@openssh.com" {
 		t.Errorf("weak MACs evidence: %+v", mac.Evidence)
 	}
 	if got := statusOf(t, fs, IDX11Forwarding); got != finding.Fail {

@@ -97,7 +97,7 @@ func judge(c Check, value string, err error, dangling bool) finding.Finding {
 	f := finding.Finding{
 		ID: ID(c.Key), Probe: Name,
 		References: append(slices.Clone(c.References), entry.References...),
-		Evidence:   map[string]string{"key": c.Key, "file": Path(c.Key), "want": c.want()},
+		Evidence:   finding.EvidenceOf(map[string]string{"key": c.Key, "file": Path(c.Key), "want": c.want()}),
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !dangling {
@@ -116,7 +116,7 @@ func judge(c Check, value string, err error, dangling bool) finding.Finding {
 		e.References, e.Evidence = f.References, f.Evidence
 		return e
 	}
-	f.Evidence["value"] = value
+	f.Evidence.Set("value", value)
 	ok := slices.Contains(c.Values, value)
 	if c.Min != nil {
 		n, perr := strconv.ParseInt(value, 10, 64)

@@ -81,10 +81,10 @@ func TestDebianNode(t *testing.T) {
 	expect(t, fs, finding.Skip, "kernel.apparmor_restrict_unprivileged_userns")
 	f := fs[ID("kernel.panic")]
 	if f.Severity != finding.Medium || !strings.Contains(f.Message, "protectKernelDefaults: true refuses to start until kernel.panic is 10") ||
-		f.Evidence["value"] != "0" || f.Evidence["want"] != "10" || f.Remediation == "" {
+		f.Evidence.Get("value") != "0" || f.Evidence.Get("want") != "10" || f.Remediation == "" {
 		t.Errorf("kernel.panic: %+v", f)
 	}
-	if f := fs[ID("kernel.yama.ptrace_scope")]; f.Evidence["want"] != ">= 1" || f.Severity != finding.Low {
+	if f := fs[ID("kernel.yama.ptrace_scope")]; f.Evidence.Get("want") != ">= 1" || f.Severity != finding.Low {
 		t.Errorf("ptrace_scope: %+v", f)
 	}
 }
@@ -140,19 +140,19 @@ func TestThisHost(t *testing.T) {
 		if err != nil || f.Status == finding.Skip {
 			continue
 		}
-		out, serr := exec.Command(sysctl, "-n", f.Evidence["key"]).Output()
+		out, serr := exec.Command(sysctl, "-n", f.Evidence.Get("key")).Output()
 		if serr != nil {
-			t.Errorf("sysctl -n %s: %v", f.Evidence["key"], serr)
+			t.Errorf("sysctl -n %s: %v", f.Evidence.Get("key"), serr)
 			continue
 		}
-		if want := strings.Join(strings.Fields(string(out)), " "); f.Evidence["value"] != want {
-			t.Errorf("%s = %q, sysctl says %q", f.Evidence["key"], f.Evidence["value"], want)
+		if want := strings.Join(strings.Fields(string(out)), " "); f.Evidence.Get("value") != want {
+			t.Errorf("%s = %q, sysctl says %q", f.Evidence.Get("key"), f.Evidence.Get("value"), want)
 		}
 	}
 	for _, f := range fs {
 		if f.Status == finding.Skip {
-			if _, err := os.Stat(Path(f.Evidence["key"])); err == nil {
-				t.Errorf("%s skipped but exists", f.Evidence["key"])
+			if _, err := os.Stat(Path(f.Evidence.Get("key"))); err == nil {
+				t.Errorf("%s skipped but exists", f.Evidence.Get("key"))
 			}
 		}
 	}

@@ -11,7 +11,7 @@ func reportListing(listeners ...[2]string) *finding.Report {
 	rep := &finding.Report{}
 	for _, l := range listeners {
 		rep.Findings = append(rep.Findings, finding.Finding{ID: ports.IDListener, Status: finding.Fail,
-			Evidence: map[string]string{"protocol": l[0], "port": l[1]}})
+			Evidence: finding.EvidenceOf(map[string]string{"protocol": l[0], "port": l[1]})})
 	}
 	return rep
 }

@@ -177,7 +177,7 @@ func (w *listenerWatch) scanned(rep *finding.Report) {
 	listed := map[string]bool{}
 	for i := range rep.Findings {
 		if f := &rep.Findings[i]; f.ID == ports.IDListener {
-			listed[listenerKey(f.Evidence["protocol"], f.Evidence["port"])] = true
+			listed[listenerKey(f.Evidence.Get("protocol"), f.Evidence.Get("port"))] = true
 		}
 	}
 	for k, st := range w.open {

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 
@@ -229,15 +228,15 @@ func properties(f *finding.Finding) map[string]string {
 	}
 	room := MaxProperties - len(p) - 1 // one for PropertyOmitted
 	dropped := 0
-	for _, k := range slices.Sorted(maps.Keys(f.Evidence)) {
-		if _, taken := p[k]; taken {
+	for _, ev := range f.Evidence.Sorted() {
+		if _, taken := p[ev.Key]; taken {
 			continue
 		}
-		if room == 0 || len(k) > MaxPropertyLen {
+		if room == 0 || len(ev.Key) > MaxPropertyLen {
 			dropped++
 			continue
 		}
-		p[k] = finding.Truncate(f.Evidence[k], MaxPropertyLen)
+		p[ev.Key] = finding.Truncate(ev.Value, MaxPropertyLen)
 		room--
 	}
 	if dropped > 0 {

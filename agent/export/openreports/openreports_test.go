@@ -25,7 +25,7 @@ func sample() *finding.Report {
 				Title: "Root login over SSH", Message: "PermitRootLogin is no", Remediation: "Set PermitRootLogin no."},
 			{ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.Medium,
 				Title: "Unexpected listener", Message: "tcp 0.0.0.0:8080 (python3)",
-				Remediation: "Close it.", Evidence: map[string]string{"port": "8080", "process": "python3"}},
+				Remediation: "Close it.", Evidence: finding.EvidenceOf(map[string]string{"port": "8080", "process": "python3"})},
 			{ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.Critical,
 				Title: "etcd client port", Message: "tcp 0.0.0.0:2379 (etcd)"},
 			{ID: "packages.pending", Probe: "packages", Status: finding.Error, Severity: finding.High,
@@ -114,9 +114,11 @@ func TestHash(t *testing.T) {
 		t.Error("a later scan with the same findings changed the hash")
 	}
 	for name, change := range map[string]func(*finding.Report, *Node){
-		"message":  func(r *finding.Report, _ *Node) { r.Findings[0].Message += "!" },
-		"status":   func(r *finding.Report, _ *Node) { r.Findings[0].Status = finding.Fail },
-		"evidence": func(r *finding.Report, _ *Node) { r.Findings[1].Evidence = map[string]string{"x": "y"} },
+		"message": func(r *finding.Report, _ *Node) { r.Findings[0].Message += "!" },
+		"status":  func(r *finding.Report, _ *Node) { r.Findings[0].Status = finding.Fail },
+		"evidence": func(r *finding.Report, _ *Node) {
+			r.Findings[1].Evidence = finding.EvidenceOf(map[string]string{"x": "y"})
+		},
 		"role":     func(r *finding.Report, _ *Node) { r.Role = "control-plane" },
 		"node uid": func(_ *finding.Report, n *Node) { n.UID = "another" },
 		"finding gone": func(r *finding.Report, _ *Node) {
@@ -172,9 +174,9 @@ func TestSizeBound(t *testing.T) {
 
 func TestPropertiesBound(t *testing.T) {
 	f := finding.Finding{ID: "x", Probe: "p", Status: finding.Fail, Severity: finding.Low, Title: "T",
-		Message: strings.Repeat("é", 2000), Evidence: map[string]string{"title": "shadowed"}}
+		Message: strings.Repeat("é", 2000), Evidence: finding.EvidenceOf(map[string]string{"title": "shadowed"})}
 	for i := range 40 {
-		f.Evidence[fmt.Sprintf("k%02d", i)] = strings.Repeat("v", 1000)
+		f.Evidence.Set(fmt.Sprintf("k%02d", i), strings.Repeat("v", 1000))
 	}
 	r := result(&f)
 	if len(r.Properties) != MaxProperties {

@@ -67,7 +67,7 @@ func checkTypedValues(t *testing.T, rep *finding.Report) {
 	for _, f := range rep.Findings {
 		for _, k := range exportedValues[f.ID] {
 			seen[f.ID] = true
-			ev, hasEv := f.Evidence[k]
+			ev, hasEv := f.Evidence.Lookup(k)
 			v, typed := f.Values[k]
 			want, err := strconv.ParseFloat(ev, 64)
 			if b, berr := strconv.ParseBool(ev); berr == nil {

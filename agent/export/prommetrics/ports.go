@@ -26,8 +26,20 @@ func init() {
 				if f.Status == finding.Pass {
 					allowed = "true"
 				}
-				ev := f.Evidence
-				n[key{ev["protocol"], ev["address"], ev["port"], ev["process"], allowed, string(f.Severity)}]++
+				k := key{allowed: allowed, severity: string(f.Severity)}
+				for _, ev := range f.Evidence {
+					switch ev.Key {
+					case "protocol":
+						k.proto = ev.Value
+					case "address":
+						k.addr = ev.Value
+					case "port":
+						k.port = ev.Value
+					case "process":
+						k.process = ev.Value
+					}
+				}
+				n[k]++
 			}
 			for k, v := range n {
 				ch <- prometheus.MustNewConstMetric(listeningPortDesc, prometheus.GaugeValue, v,

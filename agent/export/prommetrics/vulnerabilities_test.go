@@ -68,8 +68,8 @@ func checkVulnerabilityValues(t *testing.T, rep *finding.Report) {
 			continue
 		}
 		v, typed := f.Values[key]
-		if !typed || f.Evidence[key] != strconv.FormatFloat(v, 'f', -1, 64) {
-			t.Errorf("%s (%s): typed %s=%v (%v), evidence %q", f.ID, f.Status, key, v, typed, f.Evidence[key])
+		if !typed || f.Evidence.Get(key) != strconv.FormatFloat(v, 'f', -1, 64) {
+			t.Errorf("%s (%s): typed %s=%v (%v), evidence %q", f.ID, f.Status, key, v, typed, f.Evidence.Get(key))
 		}
 	}
 }

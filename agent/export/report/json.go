@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"runtime"
-	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -162,19 +161,13 @@ func appendFinding(b []byte, f *finding.Finding) []byte {
 		b = appendString(b, ref)
 	}
 	b = append(b, `],"evidence":{`...)
-	var keysBuf [16]string
-	keys := keysBuf[:0]
-	for k := range f.Evidence {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
+	for i, ev := range f.Evidence.Sorted() {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, ev.Key)
 		b = append(b, ':')
-		b = appendString(b, f.Evidence[k])
+		b = appendString(b, ev.Value)
 	}
 	return append(b, "}}"...)
 }

@@ -33,9 +33,9 @@ func randomReport(r *rand.Rand) *finding.Report {
 		for range r.IntN(3) {
 			f.References = append(f.References, randomString(r))
 		}
-		f.Evidence = map[string]string{}
+		f.Evidence = finding.Evidence{}
 		for range r.IntN(20) {
-			f.Evidence[randomString(r)] = randomString(r)
+			f.Evidence.Set(randomString(r), randomString(r))
 		}
 		rep.Findings = append(rep.Findings, f)
 	}
@@ -80,8 +80,8 @@ func BenchmarkWriteJSON10k(b *testing.B) {
 		rep.Findings = append(rep.Findings, finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail,
 			Severity: finding.Low, Title: "Unexpected open port", Message: "TCP 127.0.0.1:40000 (listeners, pid 4242) is not in the port table of a worker node",
 			Remediation: "Stop or rebind the service.", References: []string{"Kubernetes security guidance 5.4.1"},
-			Evidence: map[string]string{"protocol": "tcp", "address": "127.0.0.1", "port": "40000", "pid": "4242",
-				"process": "listeners", "executable": "/tmp/listeners", "inode": string(rune('0' + i%10))}})
+			Evidence: finding.EvidenceOf(map[string]string{"protocol": "tcp", "address": "127.0.0.1", "port": "40000", "pid": "4242",
+				"process": "listeners", "executable": "/tmp/listeners", "inode": string(rune('0' + i%10))})})
 	}
 	rep.Finalize()
 	for b.Loop() {

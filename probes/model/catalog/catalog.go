@@ -166,7 +166,7 @@ func (e Entry) Remedy(args ...any) string {
 func (e Entry) Finding(status finding.Status, msg string) finding.Finding {
 	return finding.Finding{ID: e.ID, Probe: e.Probe, Status: status, Severity: e.Severity,
 		Title: e.Title, Message: msg, Remediation: e.Remediation, References: e.Refs(),
-		Evidence: map[string]string{}}
+		Evidence: finding.Evidence{}}
 }
 
 // ProbeConditions lists the node conditions a probe's checks feed, sorted.

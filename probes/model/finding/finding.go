@@ -72,15 +72,15 @@ func ParseSeverity(s string) (Severity, error) {
 
 // Finding is the result of one check on one subject.
 type Finding struct {
-	ID          string            `json:"id"`
-	Probe       string            `json:"probe"`
-	Status      Status            `json:"status"`
-	Severity    Severity          `json:"severity"`
-	Title       string            `json:"title"`
-	Message     string            `json:"message"`
-	Remediation string            `json:"remediation"`
-	References  []string          `json:"references"`
-	Evidence    map[string]string `json:"evidence"`
+	ID          string   `json:"id"`
+	Probe       string   `json:"probe"`
+	Status      Status   `json:"status"`
+	Severity    Severity `json:"severity"`
+	Title       string   `json:"title"`
+	Message     string   `json:"message"`
+	Remediation string   `json:"remediation"`
+	References  []string `json:"references"`
+	Evidence    Evidence `json:"evidence"`
 	// Values holds, typed, the numbers exporters read, so that they never
 	// parse Evidence back. A key is absent when its number is unknown. It is
 	// not part of the JSON report: Evidence carries the same numbers as text.
@@ -105,12 +105,7 @@ func (f *Finding) SetBool(key string, b bool) {
 	f.setValue(key, v)
 }
 
-func (f *Finding) setEvidence(key, s string) {
-	if f.Evidence == nil {
-		f.Evidence = map[string]string{}
-	}
-	f.Evidence[key] = s
-}
+func (f *Finding) setEvidence(key, s string) { f.Evidence.Set(key, s) }
 
 func (f *Finding) setValue(key string, v float64) {
 	if f.Values == nil {
@@ -125,7 +120,7 @@ func ErrorFinding(probe, id, title string, err error) Finding {
 	return Finding{
 		ID: id, Probe: probe, Status: Error, Severity: High,
 		Title: title, Message: err.Error(),
-		References: []string{}, Evidence: map[string]string{},
+		References: []string{}, Evidence: Evidence{},
 	}
 }
 
@@ -135,7 +130,7 @@ func (f *Finding) Normalize() {
 		f.References = []string{}
 	}
 	if f.Evidence == nil {
-		f.Evidence = map[string]string{}
+		f.Evidence = Evidence{}
 	}
 }
 

@@ -32,7 +32,7 @@ func TestFinalizeOrder(t *testing.T) {
 // TestFinal: Final holds exactly when Finalize would change nothing.
 func TestFinal(t *testing.T) {
 	ok := func(probe, id string) Finding {
-		return Finding{Probe: probe, ID: id, References: []string{}, Evidence: map[string]string{}}
+		return Finding{Probe: probe, ID: id, References: []string{}, Evidence: Evidence{}}
 	}
 	noProbe, noRefs, noEvidence := ok("a", "a.x"), ok("a", "a.x"), ok("a", "a.x")
 	noProbe.Probe, noRefs.References, noEvidence.Evidence = "", nil, nil

@@ -24,10 +24,10 @@ func Listeners(node string, n int) *finding.Report {
 			ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: sev,
 			Title:   "Unexpected listener",
 			Message: fmt.Sprintf("TCP 0.0.0.0:%d (some-long-named-server-binary, pid %d) is not in the port table of a worker node", 10000+i, 4000+i),
-			Evidence: map[string]string{
+			Evidence: finding.EvidenceOf(map[string]string{
 				"address": "0.0.0.0", "port": strconv.Itoa(10000 + i), "protocol": "tcp", "process": "some-long-named-server-binary",
 				"pid": strconv.Itoa(4000 + i), "inode": strconv.Itoa(900000 + i), "uid": "0", "container": "0123456789ab",
-			},
+			}),
 		})
 	}
 	rep.Finalize()
