@@ -14,36 +14,18 @@ holder=""
 trap 'kill "$holder" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/nodeguard" ./cmd/nodeguard # the light executable, as make build
 CGO_ENABLED=0 go build -o "$tmp/listeners" ./integration/bench/listeners
+CGO_ENABLED=0 go build -o "$tmp/pairs" ./integration/bench/pairs
 mkdir "$tmp/hello"
 printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n' > "$tmp/hello/main.go"
 (cd "$tmp/hello" && go mod init hello >/dev/null 2>&1 && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/hello-bin" .)
 
-# ms runs a command once and prints its wall time in milliseconds.
-ms() {
-	local start end
-	start=$(date +%s%N)
-	"$@" > /dev/null 2>&1 || true
-	end=$(date +%s%N)
-	echo $(((end - start) / 1000))
-}
-
-# compare LABEL A B runs A then B, $pairs times after 3 warm-up pairs, and prints
-# the medians and the median of the per-pair ratios B/A.
+# compare LABEL A B times A then B in $pairs alternating pairs after 3 warm-up
+# pairs (integration/bench/pairs: fork to reaped exit, no shell in between)
+# and prints the medians and the median of the per-pair ratios B/A.
 compare() {
-	local label=$1 a=$2 b=$3
-	local -a ta=() tb=() r=()
-	for i in $(seq $((pairs + 3))); do
-		# Word splitting is the point: the commands are plain words, run
-		# without a shell in between.
-		# shellcheck disable=SC2086
-		x=$(ms $a) y=$(ms $b)
-		((i > 3)) || continue
-		ta+=("$x") tb+=("$y") r+=("$(awk -v x="$x" -v y="$y" 'BEGIN{printf "%.3f", y/x}')")
-	done
-	med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-	printf '%-34s A %8.2f ms   B %8.2f ms   B/A median of pairs %s\n' "$label" \
-		"$(awk -v u="$(med "${ta[@]}")" 'BEGIN{print u/1000}')" \
-		"$(awk -v u="$(med "${tb[@]}")" 'BEGIN{print u/1000}')" "$(med "${r[@]}")"
+	# Word splitting is the point: the commands are plain words.
+	# shellcheck disable=SC2086
+	"$tmp/pairs" -n "$pairs" -warmup 3 "$1" -- $2 -- $3
 }
 
 compare "hello (A) vs nodeguard version (B)" "$tmp/hello-bin" "$tmp/nodeguard version"

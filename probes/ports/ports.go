@@ -250,12 +250,16 @@ func judgeAll(pol *Policy, agent []probes.Listener, role probes.Role, socks []So
 		// The evidence of the whole range is one array, each finding's a
 		// full slice of it: appending to one copies it out.
 		fields := make([]finding.Field, 0, (hi-lo)*maxEvidenceKeys)
+		lastPID, lastProc := 0, (*Process)(nil) // one process usually holds many listeners
 		for i := lo; i < hi; i++ {
 			// judge keeps nothing of l: its owner slice is reused.
 			l.Socket, l.Owners = socks[i], l.Owners[:0]
 			for _, pid := range owners.byInode[l.Inode] {
-				if proc := owners.procs[pid]; proc != nil {
-					l.Owners = append(l.Owners, proc)
+				if pid != lastPID {
+					lastPID, lastProc = pid, owners.procs[pid]
+				}
+				if lastProc != nil {
+					l.Owners = append(l.Owners, lastProc)
 				}
 			}
 			var rule *Rule
