@@ -5,7 +5,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -34,16 +36,7 @@ func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
 		r.Node, r.Role, r.RoleReason, r.HostRoot, r.ScannedAt.Format("2006-01-02T15:04:05Z"))
 	rows := tableRows(r.Findings, verbose)
 	details := make([]string, len(rows))
-	var width [tableColumns]int
-	for c, h := range tableHeader {
-		width[c] = len(h)
-	}
-	for i, f := range rows {
-		details[i] = oneLine(f.Message, detailMax)
-		for c, cell := range [tableColumns - 1]string{string(f.Status), string(f.Severity), f.Probe, f.ID} {
-			width[c] = max(width[c], utf8.RuneCountInString(cell))
-		}
-	}
+	width := measure(rows, details)
 	var line []byte
 	var prefixOf [tableColumns - 1]string // the cells line's padded prefix shows
 	prefix := 0
@@ -76,6 +69,53 @@ func WriteTable(w io.Writer, r *finding.Report, verbose bool) error {
 	s := r.Summary
 	fmt.Fprintf(bw, "\n%d pass, %d fail, %d error, %d skip\n", s.Pass, s.Fail, s.Error, s.Skip)
 	return bw.Flush()
+}
+
+// measureParallelMin is the number of rows from which measure splits them
+// across cores: each row's message is scanned whole (white space, runes),
+// most of the table's work.
+const measureParallelMin = 2048
+
+// measure fills details with each row's message as the DETAIL column shows
+// it and returns the widths of the columns before it.
+func measure(rows []*finding.Finding, details []string) [tableColumns]int {
+	parts := 1
+	if len(rows) >= measureParallelMin {
+		parts = runtime.GOMAXPROCS(0)
+	}
+	widths := make([][tableColumns]int, parts)
+	measureRange := func(w *[tableColumns]int, lo, hi int) {
+		var last *finding.Finding
+		for i := lo; i < hi; i++ {
+			f := rows[i]
+			details[i] = oneLine(f.Message, detailMax)
+			// Rows come grouped: the cells before DETAIL repeat.
+			if last != nil && f.Status == last.Status && f.Severity == last.Severity && f.Probe == last.Probe && f.ID == last.ID {
+				continue
+			}
+			last = f
+			for c, cell := range [tableColumns - 1]string{string(f.Status), string(f.Severity), f.Probe, f.ID} {
+				w[c] = max(w[c], utf8.RuneCountInString(cell))
+			}
+		}
+	}
+	chunk := max((len(rows)+parts-1)/parts, 1)
+	var wg sync.WaitGroup
+	for p, lo := 1, chunk; lo < len(rows); p, lo = p+1, lo+chunk {
+		wg.Go(func() { measureRange(&widths[p], lo, min(lo+chunk, len(rows))) })
+	}
+	measureRange(&widths[0], 0, min(chunk, len(rows)))
+	wg.Wait()
+	var width [tableColumns]int
+	for c, h := range tableHeader {
+		width[c] = len(h)
+	}
+	for _, w := range widths {
+		for c := range width {
+			width[c] = max(width[c], w[c])
+		}
+	}
+	return width
 }
 
 // tableRows are the findings the table shows, worst first: by status, then

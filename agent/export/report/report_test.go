@@ -89,8 +89,27 @@ func randomTableReport(rng *rand.Rand, n int) *finding.Report {
 
 func TestWriteTableMatchesTabwriter(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 300 {
-		r := randomTableReport(rng, rng.IntN(40))
+	// Small tables, then some large enough to be measured on several cores.
+	sizes := make([]int, 0, 304)
+	for range 300 {
+		sizes = append(sizes, rng.IntN(40))
+	}
+	sizes = append(sizes, measureParallelMin, measureParallelMin+1, 3*measureParallelMin+7)
+	// A large table whose widest cells are all in its last row.
+	wide := &finding.Report{Node: "n1", Role: "worker", HostRoot: "/", ScannedAt: time.Unix(0, 0).UTC()}
+	for i := range 2 * measureParallelMin {
+		f := finding.Finding{ID: "ports.listener", Probe: "ports", Status: finding.Fail, Severity: finding.Low, Message: "TCP 127.0.0.1:" + strconv.Itoa(i)}
+		if i == 2*measureParallelMin-1 {
+			f.ID, f.Probe = "ports.listener-with-a-much-longer-id", "ports-日本" // same group: the last row still
+		}
+		wide.Findings = append(wide.Findings, f)
+		wide.Summary.Fail++
+	}
+	for i, n := range append(sizes, -1) {
+		r := wide
+		if n >= 0 {
+			r = randomTableReport(rng, n)
+		}
 		for _, verbose := range []bool{false, true} {
 			var got bytes.Buffer
 			if err := WriteTable(&got, r, verbose); err != nil {
