@@ -39,8 +39,14 @@ type Listener struct {
 type Env struct {
 	Root   *hostfs.Root
 	Policy *policy.Policy
-	Role   Role
-	Log    zerolog.Logger
+	// Role is the node's role when it is known before the scan (a flag, a
+	// node label, a test); probes read it through NodeRole.
+	Role Role
+	// DetectRole, when Role is empty, finds the role on the first call of
+	// NodeRole. Detection reads every process's comm: the ports probe asks
+	// while its own kernel walks run on the other core, not before them.
+	DetectRole func() Role
+	Log        zerolog.Logger
 	// AgentListeners are the sockets `nodeguard run` serves.
 	AgentListeners []Listener
 	// KubeletVersion is the kubelet's version as its Node reports it
@@ -54,6 +60,15 @@ type Env struct {
 	// effective configuration, read by the sshd and accounts probes).
 	sharedMu sync.Mutex
 	shared   map[string]*sharedValue
+}
+
+// NodeRole is the node's role: Role, else what DetectRole finds, detected
+// once per Env however many probes ask.
+func (e *Env) NodeRole() Role {
+	if e.Role != "" || e.DetectRole == nil {
+		return e.Role
+	}
+	return Shared(e, "probes.role", e.DetectRole)
 }
 
 // NowUTC is the scan's clock reading, in UTC.

@@ -44,16 +44,15 @@ func (s *Scanner) Scan(ctx context.Context) *finding.Report {
 	if s.Now != nil {
 		now = s.Now
 	}
-	r, reason := s.Role, s.RoleReason
-	if r == "" {
-		r, reason = role.Detect(s.Root)
-	}
-	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: r, Log: s.Log, AgentListeners: s.AgentListeners,
+	env := &probes.Env{Root: s.Root, Policy: s.Policy, Role: s.Role, Log: s.Log, AgentListeners: s.AgentListeners,
 		KubeletVersion: s.KubeletVersion, Now: now}
-	rep := &finding.Report{
-		Node: s.Node, Role: string(r), RoleReason: reason,
-		HostRoot: s.Root.Path(), ScannedAt: now().UTC(),
+	// Without a fixed role, the probes that need it detect it when they ask
+	// (Env.NodeRole), and the report takes the same answer.
+	detected := sync.OnceValues(func() (probes.Role, string) { return role.Detect(s.Root) })
+	if s.Role == "" {
+		env.DetectRole = func() probes.Role { r, _ := detected(); return r }
 	}
+	rep := &finding.Report{Node: s.Node, HostRoot: s.Root.Path(), ScannedAt: now().UTC()}
 	// Each probe's findings are kept apart and copied once into the report,
 	// in probe order: a probe may keep the slice it returns as a cache (ports
 	// reuses 10,000 verdicts while no socket changes), so it is never
@@ -76,6 +75,11 @@ func (s *Scanner) Scan(ctx context.Context) *finding.Report {
 		})
 	}
 	wg.Wait()
+	rep.Role, rep.RoleReason = string(s.Role), s.RoleReason
+	if s.Role == "" {
+		r, reason := detected()
+		rep.Role, rep.RoleReason = string(r), reason
+	}
 	n, last := 0, -1
 	for i, fs := range results {
 		n += len(fs)

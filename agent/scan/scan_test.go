@@ -2,6 +2,8 @@ package scan
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,5 +59,64 @@ func TestPanickingProbeBecomesErrorFinding(t *testing.T) {
 	}
 	if !rep.FailingAtOrAbove(finding.High) || rep.FailingAtOrAbove(finding.Critical) {
 		t.Error("an error finding of severity high gates --fail-on high, not critical")
+	}
+}
+
+// roleProbe records the role its Env gives.
+type roleProbe struct{ seen *probes.Role }
+
+func (roleProbe) Name() string { return "role" }
+func (p roleProbe) Run(_ context.Context, env *probes.Env) []finding.Finding {
+	*p.seen = env.NodeRole()
+	return nil
+}
+
+// TestRoleIsDetectedWhenAsked: without a fixed role the probes detect it
+// when they ask, and the report carries the same answer, asked or not; a
+// fixed role is never detected.
+func TestRoleIsDetectedWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc/kubernetes/manifests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc/kubernetes/manifests/kube-apiserver.yaml"), []byte("kind: Pod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := hostfs.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	quiet := fakeProbe{"quiet", func() []finding.Finding { return nil }}
+	for _, tc := range []struct {
+		name       string
+		fixed      probes.Role
+		ask        bool
+		wantRole   probes.Role
+		wantReason string
+	}{
+		{"detected, asked", "", true, probes.ControlPlane, "kube-apiserver.yaml exists"},
+		{"detected, not asked", "", false, probes.ControlPlane, "kube-apiserver.yaml exists"},
+		{"fixed", probes.Worker, true, probes.Worker, "--role flag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen [2]probes.Role // two probes ask at once
+			ps := []probes.Probe{quiet}
+			if tc.ask {
+				ps = append(ps, roleProbe{&seen[0]}, roleProbe{&seen[1]})
+			}
+			reason := ""
+			if tc.fixed != "" {
+				reason = "--role flag"
+			}
+			sc := &Scanner{Root: root, Policy: policy.Default(), Log: zerolog.Nop(), Probes: ps, Role: tc.fixed, RoleReason: reason}
+			rep := sc.Scan(context.Background())
+			if rep.Role != string(tc.wantRole) || !strings.Contains(rep.RoleReason, tc.wantReason) {
+				t.Fatalf("report role %q (%q), want %q (%q)", rep.Role, rep.RoleReason, tc.wantRole, tc.wantReason)
+			}
+			if tc.ask && (seen[0] != tc.wantRole || seen[1] != tc.wantRole) {
+				t.Fatalf("the probes saw roles %q, want %q", seen, tc.wantRole)
+			}
+		})
 	}
 }

@@ -203,10 +203,10 @@ var components = []component{
 }
 
 func (*Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
-	if env.Role != probes.ControlPlane {
+	if env.NodeRole() != probes.ControlPlane {
 		f := catalog.Get("controlplane.role").Finding(finding.Skip, "the control-plane checks apply to control-plane nodes only")
 		f.Title = "Not a control-plane node"
-		f.Evidence.Set("role", string(env.Role))
+		f.Evidence.Set("role", string(env.NodeRole()))
 		return []finding.Finding{f}
 	}
 	pol := policy.Section[Policy](env.Policy, Name)

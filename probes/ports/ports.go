@@ -115,9 +115,11 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, finding.ErrorFinding(Name, IDSockets, "Socket tables could not be read",
 			fmt.Errorf("reading the host's socket tables: %w", err)))
 	}
-	// Decoding the policy section on first use takes about 0.6 ms: on a
-	// cold scan, while the owner walk still runs.
+	// Decoding the policy section on first use (about 0.6 ms) and detecting
+	// the node's role (about 1 ms): on a cold scan, while the owner walk
+	// still runs.
 	pol := policy.Section[Policy](env.Policy, Name)
+	role := env.NodeRole()
 	owners, reused, err := p.owners(env, socks, early)
 	if err != nil {
 		out = append(out, finding.ErrorFinding(Name, IDOwners, "Socket owners could not be read",
@@ -134,12 +136,12 @@ func (p *Probe) Run(ctx context.Context, env *probes.Env) []finding.Finding {
 		out = append(out, f)
 	}
 
-	if reused && p.lastVerdicts != nil && env.Role == p.lastRole && pol == p.lastPolicy &&
+	if reused && p.lastVerdicts != nil && role == p.lastRole && pol == p.lastPolicy &&
 		slices.Equal(env.AgentListeners, p.lastAgent) {
 		return appendVerdicts(out, p.lastVerdicts)
 	}
-	verdicts := judgeAll(pol, env.AgentListeners, env.Role, socks, owners)
-	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, env.Role, pol
+	verdicts := judgeAll(pol, env.AgentListeners, role, socks, owners)
+	p.lastVerdicts, p.lastRole, p.lastPolicy = verdicts, role, pol
 	p.lastAgent = slices.Clone(env.AgentListeners)
 	if owners != p.cache {
 		p.lastVerdicts = nil // not cacheable: the owner walk failed or was partial

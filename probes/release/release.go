@@ -57,9 +57,9 @@ func kubeletCheck(env *probes.Env, pol *Policy, now time.Time) finding.Finding {
 
 func controlPlaneChecks(env *probes.Env, pol *Policy, now time.Time) []finding.Finding {
 	e := catalog.Get(IDControlPlane)
-	if env.Role != probes.ControlPlane {
+	if env.NodeRole() != probes.ControlPlane {
 		f := skip(e, "Not a control-plane node", "the control-plane release check applies to control-plane nodes only")
-		f.Evidence.Set("role", string(env.Role))
+		f.Evidence.Set("role", string(env.NodeRole()))
 		return []finding.Finding{f}
 	}
 	imgs, errs := controlplane.Images(env.Root)
