@@ -274,12 +274,18 @@ func (e *env) scan(reduced bool, traceFile string) report {
 	return r
 }
 
-// The key of a finding that does not depend on the process table (ports
-// findings change with every listener another test opens or closes).
+// The key of a finding that does not depend on the process table: ports
+// findings change with every listener another test opens or closes, and the
+// binaries probe's messages count the executables of running processes,
+// among them the test binaries of the packages go test runs meanwhile.
 func stableKeys(r report) []string {
 	var out []string
 	for _, f := range r.Findings {
-		if f.Probe == "ports" {
+		switch f.Probe {
+		case "ports":
+			continue
+		case "binaries":
+			out = append(out, f.Probe+" "+f.ID+" "+f.Status)
 			continue
 		}
 		out = append(out, f.Probe+" "+f.ID+" "+f.Status+" "+f.Message)
