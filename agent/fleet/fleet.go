@@ -253,20 +253,13 @@ func judge(n *corev1.Node, r *v1alpha1.ClusterReport) Node {
 		}
 		slices.SortStableFunc(out.Problems, func(a, b Problem) int {
 			return cmp.Or(
-				cmp.Compare(statusRank(a.Status), statusRank(b.Status)),
+				cmp.Compare(b.Status.Rank(), a.Status.Rank()),
 				cmp.Compare(b.Severity.Rank(), a.Severity.Rank()),
 				cmp.Compare(a.Condition, b.Condition),
 			)
 		})
 	}
 	return out
-}
-
-func statusRank(s finding.Status) int {
-	if s == finding.Fail {
-		return 0
-	}
-	return 1
 }
 
 // add counts p in the node's totals.

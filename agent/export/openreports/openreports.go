@@ -80,20 +80,6 @@ func Name(node string) (string, error) {
 	return name, nil
 }
 
-// statusRank orders results for reading and for truncation: what needs
-// attention first, passes last.
-func statusRank(s finding.Status) int {
-	switch s {
-	case finding.Fail:
-		return 0
-	case finding.Error:
-		return 1
-	case finding.Skip:
-		return 2
-	}
-	return 3
-}
-
 // Build makes node's report from rep. Results are ordered by status (fail,
 // error, skip, pass), then severity (most severe first), then probe, check
 // id and message. The first results are kept up to MaxResults and MaxBytes;
@@ -110,7 +96,7 @@ func Build(rep *finding.Report, node Node) (*v1alpha1.ClusterReport, error) {
 	}
 	slices.SortStableFunc(order, func(a, b *finding.Finding) int {
 		return cmp.Or(
-			cmp.Compare(statusRank(a.Status), statusRank(b.Status)),
+			cmp.Compare(b.Status.Rank(), a.Status.Rank()),
 			cmp.Compare(b.Severity.Rank(), a.Severity.Rank()),
 			cmp.Compare(a.Probe, b.Probe),
 			cmp.Compare(a.ID, b.ID),

@@ -125,7 +125,7 @@ func measure(rows []*finding.Finding, details []string) [tableColumns]int {
 func tableRows(fs []finding.Finding, verbose bool) []*finding.Finding {
 	const severities = 6 // Rank -1 (unknown) to 4
 	group := func(f *finding.Finding) int {
-		return (3-statusRank(f.Status))*severities + (4 - f.Severity.Rank())
+		return (3-f.Status.Rank())*severities + (4 - f.Severity.Rank())
 	}
 	var start [4*severities + 1]int
 	n := 0
@@ -147,18 +147,6 @@ func tableRows(fs []finding.Finding, verbose bool) []*finding.Finding {
 		}
 	}
 	return rows
-}
-
-func statusRank(s finding.Status) int {
-	switch s {
-	case finding.Fail:
-		return 3
-	case finding.Error:
-		return 2
-	case finding.Skip:
-		return 1
-	}
-	return 0
 }
 
 // oneLine collapses runs of white space to one space and cuts s to max runes.

@@ -45,7 +45,7 @@ func sortRows(rows []finding.Finding) {
 	for i := 1; i < len(rows); i++ {
 		for j := i; j > 0; j-- {
 			a, b := rows[j-1], rows[j]
-			sa, sb := statusRank(a.Status), statusRank(b.Status)
+			sa, sb := a.Status.Rank(), b.Status.Rank()
 			if sb > sa || sb == sa && b.Severity.Rank() > a.Severity.Rank() {
 				rows[j-1], rows[j] = b, a
 				continue
@@ -175,7 +175,7 @@ func TestTableRowsOrder(t *testing.T) {
 				}
 			}
 			slices.SortStableFunc(want, func(a, b *finding.Finding) int {
-				if c := cmp.Compare(statusRank(b.Status), statusRank(a.Status)); c != 0 {
+				if c := cmp.Compare(b.Status.Rank(), a.Status.Rank()); c != 0 {
 					return c
 				}
 				return cmp.Compare(b.Severity.Rank(), a.Severity.Rank())

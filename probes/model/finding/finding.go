@@ -22,6 +22,20 @@ const (
 	Skip  Status = "skip"  // the check does not apply to this host
 )
 
+// Rank orders statuses by the attention they need: Fail 3, Error 2, Skip 1,
+// Pass (or anything else) 0. Every output lists the higher first.
+func (s Status) Rank() int {
+	switch s {
+	case Fail:
+		return 3
+	case Error:
+		return 2
+	case Skip:
+		return 1
+	}
+	return 0
+}
+
 // Severity ranks how much a failing check matters.
 type Severity string
 

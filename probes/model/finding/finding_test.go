@@ -74,3 +74,15 @@ func TestSeverityCheck(t *testing.T) {
 		t.Errorf("unknown severity: %v", err)
 	}
 }
+
+func TestStatusRankOrdersByAttention(t *testing.T) {
+	order := []Status{Fail, Error, Skip, Pass}
+	for i := 1; i < len(order); i++ {
+		if order[i-1].Rank() <= order[i].Rank() {
+			t.Errorf("%s ranks %d, not above %s at %d", order[i-1], order[i-1].Rank(), order[i], order[i].Rank())
+		}
+	}
+	if Status("unknown").Rank() != Pass.Rank() {
+		t.Error("an unknown status ranks as pass")
+	}
+}
