@@ -101,8 +101,17 @@ func AgentCommands() []Command {
 // SIGTERM and Ctrl-C cancel the command's context. It is the main of both
 // executables, which differ in the commands they link.
 func Run() {
+	std := IO{Stdout: os.Stdout, Stderr: os.Stderr}
+	if args := os.Args[1:]; len(args) > 0 {
+		// A command another executable serves replaces this process: with
+		// the default signal actions until then, a SIGTERM meanwhile still
+		// stops it rather than cancelling a context nobody reads.
+		if c, ok := commands[args[0]]; ok && c.Via != "" {
+			os.Exit(c.Run(context.Background(), args[1:], std))
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	code := Main(ctx, os.Args[1:], IO{Stdout: os.Stdout, Stderr: os.Stderr})
+	code := Main(ctx, os.Args[1:], std)
 	stop()
 	os.Exit(code)
 }

@@ -18,7 +18,6 @@ const Command = "bpf-identity"
 // Announce makes one bpf() call. What it asks does not matter: the hook
 // sees the call on entry, and a refusal is as good as an answer.
 func Announce() {
-	const progGetNextID = 11 // BPF_PROG_GET_NEXT_ID
 	var attr [16]byte
-	_, _, _ = unix.Syscall(unix.SYS_BPF, progGetNextID, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
+	_, _, _ = unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_GET_NEXT_ID, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))
 }

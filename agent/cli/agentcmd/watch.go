@@ -32,6 +32,9 @@ func watch(ctx context.Context, args []string, io cli.IO) int {
 	}
 	det, err := anomaly.Start(ctx, anomaly.Options{
 		Root: sc.Root, Policy: sc.Policy, Log: log, Role: func() probes.Role { return r },
+		// As for run: an admin's nodeguard scan beside this executable loads
+		// the socket iterator, which is no bpf-load to report.
+		Sibling: lightSibling(),
 	})
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "nodeguard watch: %v\n", err)

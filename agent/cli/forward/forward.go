@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"syscall"
 
@@ -35,30 +34,18 @@ func AgentPath() (string, error) { return cli.Beside(cli.AgentExecutable) }
 func execAgent(name string, args []string, io cli.IO) int {
 	path, err := AgentPath()
 	if err == nil {
-		err = executable(path)
-	}
-	if err == nil {
 		argv := append([]string{cli.AgentExecutable, name}, args...)
 		err = syscall.Exec(path, argv, os.Environ())
-		if err != nil {
+		switch {
+		case errors.Is(err, syscall.ENOENT):
+			err = fmt.Errorf("%s: not found", path)
+		case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.ENOEXEC):
+			err = fmt.Errorf("%s: not an executable file", path)
+		case err != nil:
 			err = fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	fmt.Fprintf(io.Stderr, "nodeguard %s: %v (the agent's commands are in %s, installed next to nodeguard)\n",
 		name, err, cli.AgentExecutable)
 	return cli.ExitUsage
-}
-
-// executable says, in a few words, why path cannot be run, or nil.
-func executable(path string) error {
-	st, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: not found", path)
-	case err != nil:
-		return err
-	case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
-		return fmt.Errorf("%s: not an executable file", path)
-	}
-	return nil
 }

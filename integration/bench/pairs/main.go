@@ -24,7 +24,7 @@ func main() {
 	warmup := flag.Int("warmup", 3, "untimed pairs first")
 	flag.Parse()
 	args := flag.Args()
-	if len(args) < 5 || args[1] != "--" {
+	if *n < 1 || *warmup < 0 || len(args) < 5 || args[1] != "--" {
 		fmt.Fprintln(os.Stderr, "usage: pairs [-n N] [-warmup W] LABEL -- A... -- B...")
 		os.Exit(2)
 	}
