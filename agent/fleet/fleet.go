@@ -299,7 +299,13 @@ func fromReport(out *Node, r *v1alpha1.ClusterReport) {
 		changed = changed.UTC()
 		out.ReportChangedAt = &changed
 	}
-	// The summary counts every finding, the results only those kept.
+	// The summary counts every finding, the results only those kept. The
+	// size bound keeps fails before errors and, within each, the most severe
+	// first: an error left out has a severity nobody can tell, so it counts
+	// as high, as severity does, and is not let through a gate.
+	if r.Summary.Error > out.Errors && out.WorstError.Rank() < finding.High.Rank() {
+		out.WorstError = finding.High
+	}
 	out.Failing = max(out.Failing, r.Summary.Fail)
 	out.Errors = max(out.Errors, r.Summary.Error)
 }

@@ -231,6 +231,29 @@ func TestOmittedResults(t *testing.T) {
 	}
 }
 
+// An error finding the size bound left out (fails come first) still gates:
+// its severity is unknown, so it counts as high, as nodeguard scan fails on it.
+func TestOmittedErrorGates(t *testing.T) {
+	var fs []finding.Finding
+	for i := range openreports.MaxResults + 5 {
+		fs = append(fs, check("sysctl.key"+string(rune('a'+i%26))+strings.Repeat("x", i/26), "sysctl", finding.Fail, finding.Low, "m"))
+	}
+	fs = append(fs, check("sshd.config", "sshd", finding.Error, finding.High, "unreadable"))
+	rep := scan(fs...)
+	if !rep.FailingAtOrAbove(finding.High) {
+		t.Fatal("the scan itself must fail at high")
+	}
+	n := node("big")
+	in := Input{Nodes: []corev1.Node{n}, Reports: []v1alpha1.ClusterReport{report(t, n, rep)}, Now: now, FailOn: finding.High}
+	f := Summarize(in)
+	if got := f.Nodes[0]; got.Errors != 1 || got.WorstError != finding.High {
+		t.Errorf("errors %d, worst error %q; want 1, high", got.Errors, got.WorstError)
+	}
+	if !reflect.DeepEqual(f.AtOrAboveFailOn, []string{"big"}) {
+		t.Errorf("at or above high: %v, want [big]", f.AtOrAboveFailOn)
+	}
+}
+
 func TestParseConditionMessage(t *testing.T) {
 	for _, tc := range []struct {
 		msg    string

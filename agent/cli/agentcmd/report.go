@@ -8,7 +8,6 @@ import (
 
 	v1alpha1 "github.com/openreports/reports-api/apis/openreports.io/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodeguard/nodeguard/agent/cli"
@@ -130,25 +129,42 @@ func readFleet(ctx context.Context, c *apiclient.Client) (fleet.Input, error) {
 			return in, fmt.Errorf("listing clusterreports.%s: %w", v1alpha1.GroupName, err)
 		}
 		for _, r := range list.Items {
-			kept := r.Results[:0]
-			for _, res := range r.Results {
-				if res.Result == v1alpha1.Result(finding.Fail) || res.Result == v1alpha1.Result(finding.Error) {
-					kept = append(kept, res)
-				}
-			}
-			if len(kept) == 0 && len(r.Results) > 0 {
-				// Every result carries the time of the scan that changed
-				// the report: keep one for it.
-				kept = append(kept, v1alpha1.ReportResult{Result: r.Results[0].Result, Timestamp: r.Results[0].Timestamp})
-			}
-			r.Results = kept
-			in.Reports = append(in.Reports, r)
+			in.Reports = append(in.Reports, trimReport(&r))
 		}
 		if opts.Continue = list.Continue; opts.Continue == "" {
 			break
 		}
 	}
 	return in, nil
+}
+
+// trimReport is r with only what the summary (fleet.Summarize) reads: its
+// name, labels, annotations and scope, its summary, and its failing and
+// erroring results with their title. It shares no result with r, so that
+// the page r came in can go.
+func trimReport(r *v1alpha1.ClusterReport) v1alpha1.ClusterReport {
+	out := v1alpha1.ClusterReport{
+		ObjectMeta: metav1.ObjectMeta{Name: r.Name, UID: r.UID, Labels: r.Labels, Annotations: r.Annotations},
+		Scope:      r.Scope,
+		Summary:    r.Summary,
+	}
+	for _, res := range r.Results {
+		if res.Result != v1alpha1.Result(finding.Fail) && res.Result != v1alpha1.Result(finding.Error) {
+			continue
+		}
+		kept := v1alpha1.ReportResult{Policy: res.Policy, Rule: res.Rule, Result: res.Result, Severity: res.Severity,
+			Description: res.Description, Timestamp: res.Timestamp}
+		if title, ok := res.Properties["title"]; ok {
+			kept.Properties = map[string]string{"title": title}
+		}
+		out.Results = append(out.Results, kept)
+	}
+	if len(out.Results) == 0 && len(r.Results) > 0 {
+		// Every result carries the time of the scan that changed the
+		// report: keep one for it.
+		out.Results = append(out.Results, v1alpha1.ReportResult{Result: r.Results[0].Result, Timestamp: r.Results[0].Timestamp})
+	}
+	return out
 }
 
 func ownedConditions(cs []corev1.NodeCondition) []corev1.NodeCondition {
@@ -161,15 +177,19 @@ func ownedConditions(cs []corev1.NodeCondition) []corev1.NodeCondition {
 	return out
 }
 
-// reportHint says what to do about a failed read.
+// reportHint says what to do about a failed read; nothing when it was
+// interrupted (Ctrl-C).
 func reportHint(err error) string {
-	switch {
-	case apierrors.IsForbidden(err):
+	if errors.Is(err, context.Canceled) {
+		return ""
+	}
+	switch kube.ErrorReason(err) {
+	case kube.ReasonForbidden:
 		return "the API server denied the read (403 Forbidden): bind your user or group to the ClusterRole " + readerRole +
 			" (manifests/rbac.yaml: list nodes and clusterreports.openreports.io)"
-	case apierrors.IsUnauthorized(err):
+	case kube.ReasonUnauthorized:
 		return "the API server rejected the credentials (401 Unauthorized): check --kubeconfig or $KUBECONFIG"
-	case errors.Is(err, context.DeadlineExceeded) || kube.ErrorReason(err) == kube.ReasonUnreachable || kube.ErrorReason(err) == kube.ReasonTimeout:
+	case kube.ReasonUnreachable, kube.ReasonTimeout:
 		return "the Kubernetes API is unreachable: check --kubeconfig and the network"
 	}
 	return ""
