@@ -74,6 +74,9 @@ type ReportWriter struct {
 	latest *finding.Report // the newest scan
 	dirty  bool            // latest is not known to be on the server
 	uid    types.UID       // the Node's UID ("" until read)
+	// owner counts the Node's registrations seen (NodeSeen): a sync that
+	// began under an earlier one writes nothing of its own back.
+	owner uint64
 	// onServer is the hash of the report the API server holds: "" when
 	// unknown (read it first), noReport when there is none.
 	onServer string
@@ -152,8 +155,12 @@ func (w *ReportWriter) Observe(rep *finding.Report) {
 func (w *ReportWriter) NodeSeen(n *corev1.Node) {
 	w.mu.Lock()
 	changed := w.uid != "" && n.UID != w.uid
-	if changed {
+	switch {
+	case w.uid == "":
+		w.uid = n.UID // the first read: no GET of its own
+	case changed:
 		w.uid, w.onServer, w.dirty = n.UID, "", true
+		w.owner++
 	}
 	w.mu.Unlock()
 	if changed {
@@ -186,7 +193,7 @@ func (w *ReportWriter) Run(ctx context.Context) {
 // else. It reports false when the API server does not serve ClusterReports.
 func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 	w.mu.Lock()
-	rep, uid, onServer, dirty := w.latest, w.uid, w.onServer, w.dirty
+	rep, uid, onServer, dirty, owner := w.latest, w.uid, w.onServer, w.dirty, w.owner
 	w.mu.Unlock()
 	if rep == nil || !dirty {
 		return true, nil
@@ -224,7 +231,9 @@ func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 			}
 		}
 		w.mu.Lock()
-		w.onServer = onServer
+		if w.owner == owner {
+			w.onServer = onServer
+		}
 		w.mu.Unlock()
 	}
 	if uid == "" {
@@ -234,7 +243,9 @@ func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 		}
 		uid = n.UID
 		w.mu.Lock()
-		w.uid = uid
+		if w.owner == owner && w.uid == "" {
+			w.uid = uid
+		}
 		w.mu.Unlock()
 	}
 	want, err := openreports.Build(rep, openreports.Node{Name: w.opts.NodeName, UID: uid})
@@ -242,38 +253,43 @@ func (w *ReportWriter) SyncOnce(ctx context.Context) (served bool, err error) {
 		return true, err
 	}
 	hash := want.Annotations[openreports.AnnotationHash]
+	// What the report leaves out, whether it is written now or was already
+	// there (a restarted agent).
+	omitted, _ := strconv.Atoi(want.Annotations[openreports.AnnotationOmitted])
+	w.omitted.Set(float64(omitted))
 	if hash == onServer {
-		w.settled(rep)
+		w.settled(rep, owner)
 		return true, nil
 	}
 	if _, err := w.opts.Client.ApplyClusterReport(ctx, want, ReportingController); err != nil {
 		w.writes.WithLabelValues(writeFailed).Inc()
-		w.mu.Lock()
-		w.onServer = "" // unknown now: read it again
-		w.mu.Unlock()
 		if apierrors.IsNotFound(err) {
 			// The CRD went away under the agent; the next attempt asks
-			// discovery again.
+			// discovery again. Any other failure is retried with the
+			// apply alone: it is idempotent.
+			w.mu.Lock()
+			w.onServer = ""
+			w.mu.Unlock()
 			return true, fmt.Errorf("writing ClusterReport %s: the OpenReports API is gone: %w", w.name, err)
 		}
 		return true, fmt.Errorf("writing ClusterReport %s: %w", w.name, err)
 	}
 	w.writes.WithLabelValues(writeOK).Inc()
-	omitted, _ := strconv.Atoi(want.Annotations[openreports.AnnotationOmitted])
-	w.omitted.Set(float64(omitted))
 	w.mu.Lock()
-	w.onServer = hash
+	if w.owner == owner {
+		w.onServer = hash
+	}
 	w.mu.Unlock()
-	w.settled(rep)
+	w.settled(rep, owner)
 	w.log.Debug().Str("report", w.name).Str("hash", hash).Int("results", len(want.Results)).Int("omitted", omitted).Msg("ClusterReport written")
 	return true, nil
 }
 
 // settled records that rep is what the server holds, unless a newer scan
-// replaced it meanwhile.
-func (w *ReportWriter) settled(rep *finding.Report) {
+// replaced it or the Node was registered again meanwhile.
+func (w *ReportWriter) settled(rep *finding.Report, owner uint64) {
 	w.mu.Lock()
-	if w.latest == rep {
+	if w.latest == rep && w.owner == owner {
 		w.dirty = false
 	}
 	w.mu.Unlock()

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/nodeguard/nodeguard/agent/export/openreports"
 	"github.com/nodeguard/nodeguard/probes/model/finding"
 )
 
@@ -29,7 +31,8 @@ type fakeReports struct {
 	uid     types.UID
 	report  *v1alpha1.ClusterReport
 	calls   map[string]int
-	failing error // returned by ApplyClusterReport while set
+	failing error  // returned by ApplyClusterReport while set
+	onApply func() // called as an apply arrives, before it is answered
 }
 
 func newFakeReports() *fakeReports {
@@ -78,6 +81,9 @@ func (f *fakeReports) GetClusterReport(_ context.Context, name string) (*v1alpha
 
 func (f *fakeReports) ApplyClusterReport(_ context.Context, rep *v1alpha1.ClusterReport, _ string) (*v1alpha1.ClusterReport, error) {
 	f.count("apply")
+	if f.onApply != nil {
+		f.onApply()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failing != nil {
@@ -178,6 +184,76 @@ func TestReportWriterWritesOnlyChanges(t *testing.T) {
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("metrics lint: %v %v", problems, err)
+	}
+}
+
+// TestReportWriterEdges: what a sync costs and keeps around a start, a
+// failed write and a Node registered again while a write is on its way.
+func TestReportWriterEdges(t *testing.T) {
+	node := func(uid types.UID) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-a", UID: uid}}
+	}
+	api := newFakeReports()
+	w := newTestWriter(t, api, nil)
+
+	// The condition manager read the Node first: no GET of its own.
+	w.NodeSeen(node("uid-1"))
+	if _, err := sync1(t, w, scanWith("tcp 0.0.0.0:8080")); err != nil {
+		t.Fatal(err)
+	}
+	if c := api.take(); c["getNode"] != 0 || c["apply"] != 1 {
+		t.Errorf("first sync after NodeSeen: calls %v", c)
+	}
+
+	// A failed write is retried with the apply alone.
+	api.failing = apierrors.NewServiceUnavailable("busy")
+	if _, err := sync1(t, w, scanWith("tcp 0.0.0.0:8080", "tcp 0.0.0.0:9090")); err == nil {
+		t.Fatal("want the apply's error")
+	}
+	api.failing = nil
+	api.take()
+	if _, err := w.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c := api.take(); c["apply"] != 1 || len(c) != 1 {
+		t.Errorf("retry after a 503: calls %v", c)
+	}
+
+	// The Node registered again while an apply was on its way: that apply
+	// carried the old owner, so the next sync writes the report again.
+	api.uid = "uid-2"
+	api.onApply = func() { api.onApply = nil; w.NodeSeen(node("uid-2")) }
+	if _, err := sync1(t, w, scanWith("tcp 0.0.0.0:8080")); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.report.OwnerReferences[0].UID; got != "uid-1" {
+		t.Fatalf("the racing apply's owner %q, want uid-1", got)
+	}
+	if _, err := w.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := api.report.OwnerReferences[0].UID; got != "uid-2" {
+		t.Errorf("owner after the next sync %q, want uid-2", got)
+	}
+
+	// A restarted agent whose report is unchanged still says what it omits.
+	var fs []string
+	for i := range openreports.MaxResults + 3 {
+		fs = append(fs, "tcp 0.0.0.0:"+strconv.Itoa(10000+i))
+	}
+	if _, err := sync1(t, w, scanWith(fs...)); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newTestWriter(t, api, nil)
+	api.take()
+	if _, err := sync1(t, w2, scanWith(fs...)); err != nil {
+		t.Fatal(err)
+	}
+	if c := api.take(); c["apply"] != 0 {
+		t.Errorf("restart: calls %v", c)
+	}
+	if got := testutil.ToFloat64(w2.omitted); got != 3 {
+		t.Errorf("omitted_results after a restart = %v, want 3", got)
 	}
 }
 

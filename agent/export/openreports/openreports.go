@@ -83,8 +83,8 @@ func Name(node string) (string, error) {
 // Build makes node's report from rep. Results are ordered by status (fail,
 // error, skip, pass), then severity (most severe first), then probe, check
 // id and message. The first results are kept up to MaxResults and MaxBytes;
-// the rest are counted in AnnotationOmitted. The summary counts every
-// finding of the scan, kept or not.
+// the rest are counted in AnnotationOmitted. The summary is the scan's
+// (rep is finalized, as the scanner leaves it): every finding, kept or not.
 func Build(rep *finding.Report, node Node) (*v1alpha1.ClusterReport, error) {
 	name, err := Name(node.Name)
 	if err != nil {
@@ -124,7 +124,7 @@ func Build(rep *finding.Report, node Node) (*v1alpha1.ClusterReport, error) {
 		Configuration: &v1alpha1.ReportConfiguration{
 			Limits: v1alpha1.Limits{MaxResults: MaxResults},
 		},
-		Summary: summary(rep.Findings),
+		Summary: v1alpha1.ReportSummary{Pass: rep.Summary.Pass, Fail: rep.Summary.Fail, Error: rep.Summary.Error, Skip: rep.Summary.Skip},
 	}
 
 	// The object without results, with room for the annotations added below.
@@ -162,23 +162,6 @@ func Build(rep *finding.Report, node Node) (*v1alpha1.ClusterReport, error) {
 	fmt.Fprintf(hash, "summary %+v omitted %d role %s scope %s/%s\n", out.Summary, omitted, rep.Role, node.Name, node.UID)
 	out.Annotations[AnnotationHash] = hex.EncodeToString(hash.Sum(nil))[:32]
 	return out, nil
-}
-
-func summary(fs []finding.Finding) v1alpha1.ReportSummary {
-	var s v1alpha1.ReportSummary
-	for i := range fs {
-		switch fs[i].Status {
-		case finding.Pass:
-			s.Pass++
-		case finding.Fail:
-			s.Fail++
-		case finding.Error:
-			s.Error++
-		case finding.Skip:
-			s.Skip++
-		}
-	}
-	return s
 }
 
 // result maps one finding. The category is the node condition the check
