@@ -75,10 +75,17 @@ func decodeConfigFileWith[T any](p string, data []byte, decode func([]byte) (*T,
 func decodeKubeletConfiguration(data []byte) (*kubeletv1beta1.KubeletConfiguration, *schema.GroupVersionKind, error) {
 	isJSON := utilyaml.IsJSONBuffer(data)
 	js := data
+	var strictErrs []error
 	if !isJSON {
+		// The strict form reports duplicate keys, which YAMLToJSON resolves
+		// to the last; without any the two give the same JSON, so the
+		// lenient parse runs only when the strict one fails.
 		var err error
-		if js, err = yaml.YAMLToJSON(data); err != nil {
-			return nil, nil, err
+		if js, err = yaml.YAMLToJSONStrict(data); err != nil {
+			strictErrs = append(strictErrs, err)
+			if js, err = yaml.YAMLToJSON(data); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	// As the serializer's meta factory reads them.
@@ -103,13 +110,6 @@ func decodeKubeletConfiguration(data []byte) (*kubeletv1beta1.KubeletConfigurati
 		return nil, &gvk, runtime.NewNotRegisteredErrForKind(schemeName, gvk)
 	case gvk.Kind != "KubeletConfiguration":
 		return nil, &gvk, nil
-	}
-	var strictErrs []error
-	if !isJSON {
-		// YAMLToJSON keeps the last of duplicate keys; the strict form reports them.
-		if _, err := yaml.YAMLToJSONStrict(data); err != nil {
-			strictErrs = append(strictErrs, err)
-		}
 	}
 	kc := &kubeletv1beta1.KubeletConfiguration{}
 	jsonErrs, err := kjson.UnmarshalStrict(js, kc)

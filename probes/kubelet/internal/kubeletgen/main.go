@@ -44,8 +44,9 @@ const (
 // imported; other packages (k8s.io/apimachinery, k8s.io/api) stay imported.
 var inlined = []string{kubeletModule, "k8s.io/component-base"}
 
-// jsonMethods are the methods copied with a type: those that change its JSON.
-var jsonMethods = map[string]bool{"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true}
+// jsonMethods are the methods copied with a type: those that change its JSON
+// (IsZero decides omitzero).
+var jsonMethods = map[string]bool{"MarshalJSON": true, "UnmarshalJSON": true, "MarshalText": true, "UnmarshalText": true, "IsZero": true}
 
 func main() {
 	out := flag.String("o", "internal/config/v1beta1/zz_generated_types.go", "output file")
@@ -130,25 +131,20 @@ type generator struct {
 }
 
 // Generate returns the formatted source of zz_generated_types.go.
-func Generate(mods []Module) ([]byte, error) {
+// Every step reports what it cannot copy through g.fail, rendering included.
+func Generate(mods []Module) (src []byte, err error) {
 	g := &generator{fset: token.NewFileSet(), mods: mods, pkgs: map[string]*pkg{},
 		included: map[string]map[string]bool{}, names: map[string]string{}, imports: map[string]string{}}
-	var err error
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				e, ok := r.(genError)
-				if !ok {
-					panic(r)
-				}
-				err = e
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(genError)
+			if !ok {
+				panic(r)
 			}
-		}()
-		g.closure()
+			src, err = nil, e
+		}
 	}()
-	if err != nil {
-		return nil, err
-	}
+	g.closure()
 	return g.render()
 }
 

@@ -16,6 +16,7 @@ var (
 	unmarshaler     = reflect.TypeFor[json.Unmarshaler]()
 	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	zeroer          = reflect.TypeFor[interface{ IsZero() bool }]() // omitzero asks it
 )
 
 // TestSameShapeAsUpstream walks the copy and k8s.io/kubelet's
@@ -42,7 +43,7 @@ func TestSameShapeAsUpstream(t *testing.T) {
 			t.Errorf("%s: kind %v, upstream %v", path, l.Kind(), u.Kind())
 			return
 		}
-		for _, i := range []reflect.Type{marshaler, unmarshaler, textMarshaler, textUnmarshaler} {
+		for _, i := range []reflect.Type{marshaler, unmarshaler, textMarshaler, textUnmarshaler, zeroer} {
 			if reflect.PointerTo(l).Implements(i) != reflect.PointerTo(u).Implements(i) || l.Implements(i) != u.Implements(i) {
 				t.Errorf("%s: implements %v differently from upstream", path, i)
 			}
