@@ -3,6 +3,8 @@ package kubeenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,8 +32,10 @@ func (e *Env) InstallCRDs(t testing.TB, files ...string) {
 		dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
 		for {
 			var doc json.RawMessage
-			if err := dec.Decode(&doc); err != nil {
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", file, err) // not fewer CRDs and a puzzling failure later
 			}
 			var crd struct {
 				Kind string `json:"kind"`
